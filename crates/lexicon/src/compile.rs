@@ -1,0 +1,737 @@
+//! Dictionary files to a [`Lexicon`]: validation with precise errors, then
+//! the automaton and the flat arrays.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use daachorse::{CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
+use toml::Spanned;
+use yuqing_model::Level;
+use yuqing_text::{Analyzer, Normalizer, SegmenterOptions};
+
+use crate::error::LineIndex;
+use crate::lexicon::{Casualty, Category, Grades, Lexicon, NO_RULE, Region, Role, Rule, Term};
+use crate::source::{CategoryFile, RegionsFile, SharedFile};
+use crate::{DictError, DictErrors, DictSource, FileKind};
+
+/// Longest term, context word or region name, in characters.
+const MAX_WORD_CHARS: usize = 32;
+const DEFAULT_WINDOW: u32 = 20;
+const DEFAULT_NEGATION_WINDOW: u32 = 2;
+const DEFAULT_SUPPORT_CAP: f32 = 1.0;
+
+pub(crate) fn compile(
+    sources: &[DictSource],
+    options: SegmenterOptions,
+) -> Result<Lexicon, DictErrors> {
+    let mut b = Builder::new(Normalizer::new());
+    // Shared sets first: category files refer to them.
+    for kind in [FileKind::Shared, FileKind::Regions, FileKind::Category] {
+        for src in sources.iter().filter(|s| s.kind() == kind) {
+            let file = File {
+                name: &src.name,
+                index: LineIndex::new(&src.text),
+            };
+            match kind {
+                FileKind::Shared => b.shared(&file, &src.text),
+                FileKind::Regions => b.regions(&file, &src.text),
+                FileKind::Category => b.category(&file, src.file_name(), &src.text),
+            }
+        }
+    }
+    if b.categories.is_empty() && b.errors.is_empty() {
+        b.errors.push(DictError {
+            file: sources
+                .first()
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| "<dictionaries>".into()),
+            line: 0,
+            column: 0,
+            term: None,
+            message: "no category files: a dictionary needs at least one `<category>.toml`".into(),
+        });
+    }
+    b.finish(options)
+}
+
+struct File<'a> {
+    name: &'a str,
+    index: LineIndex<'a>,
+}
+
+impl File<'_> {
+    fn error(&self, span: Option<Range<usize>>, term: Option<&str>, message: String) -> DictError {
+        let (line, column) = span.map_or((0, 0), |s| self.index.locate(s.start));
+        DictError {
+            file: self.name.to_string(),
+            line,
+            column,
+            term: term.map(str::to_string),
+            message,
+        }
+    }
+}
+
+struct NamedSet {
+    words: Vec<String>,
+    /// Set id once used as context (its words then have Context roles).
+    context_id: Option<u32>,
+}
+
+struct Builder {
+    normalizer: Normalizer,
+    errors: Vec<DictError>,
+    named_sets: HashMap<String, NamedSet>,
+    set_count: u32,
+    patterns: Vec<String>,
+    pattern_ids: HashMap<String, u32>,
+    roles: Vec<(u32, Role)>,
+    categories: Vec<Category>,
+    category_ids: HashMap<String, String>,
+    terms: Vec<Term>,
+    rules: Vec<Rule>,
+    rule_sets: Vec<u32>,
+    regions: Vec<Region>,
+    region_names: HashMap<String, (u32, String)>,
+    cue_levels: Vec<Level>,
+    cue_patterns: Vec<u32>,
+    grades: Grades,
+}
+
+impl Builder {
+    fn new(normalizer: Normalizer) -> Self {
+        Builder {
+            normalizer,
+            errors: Vec::new(),
+            named_sets: HashMap::new(),
+            set_count: 0,
+            patterns: Vec::new(),
+            pattern_ids: HashMap::new(),
+            roles: Vec::new(),
+            categories: Vec::new(),
+            category_ids: HashMap::new(),
+            terms: Vec::new(),
+            rules: Vec::new(),
+            rule_sets: Vec::new(),
+            regions: Vec::new(),
+            region_names: HashMap::new(),
+            cue_levels: Vec::new(),
+            cue_patterns: Vec::new(),
+            grades: Grades::default(),
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&mut self, file: &File, text: &str) -> Option<T> {
+        match toml::from_str::<T>(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors
+                    .push(file.error(e.span(), None, e.message().trim().to_string()));
+                None
+            }
+        }
+    }
+
+    fn intern(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.pattern_ids.get(word) {
+            return id;
+        }
+        let id = self.patterns.len() as u32;
+        self.patterns.push(word.to_string());
+        self.pattern_ids.insert(word.to_string(), id);
+        id
+    }
+
+    /// Checks one word: not empty, not too long, already in normal form
+    /// (the text is normalised before matching, so a word that is not
+    /// would never match).
+    fn word(&mut self, file: &File, w: &Spanned<String>, what: &str) -> Option<String> {
+        let s = w.get_ref();
+        let fail = |b: &mut Self, msg: String| {
+            b.errors.push(file.error(Some(w.span()), Some(s), msg));
+            None
+        };
+        if s.trim().is_empty() {
+            return fail(self, format!("empty {what}"));
+        }
+        let n = s.chars().count();
+        if n > MAX_WORD_CHARS {
+            return fail(
+                self,
+                format!("{what} is {n} characters, over the limit of {MAX_WORD_CHARS}"),
+            );
+        }
+        let normal = self.normalizer.normalize(s);
+        if normal.as_str() != s {
+            return fail(
+                self,
+                format!(
+                    "{what} is not in normal form (texts are matched after normalisation, so it would never match); write it as `{}`",
+                    normal.as_str()
+                ),
+            );
+        }
+        Some(s.clone())
+    }
+
+    fn shared(&mut self, file: &File, text: &str) {
+        let Some(shared) = self.parse::<SharedFile>(file, text) else {
+            return;
+        };
+        for name in shared.sets.keys() {
+            if !valid_id(name) {
+                self.errors.push(file.error(
+                    None,
+                    None,
+                    format!("set name `{name}`: use lower-case ASCII letters, digits and `_`"),
+                ));
+            }
+        }
+        // Sets may include other sets (`@name`); expand them depth-first.
+        let mut done: HashMap<String, Vec<String>> = HashMap::new();
+        for name in shared.sets.keys() {
+            let mut stack = Vec::new();
+            self.expand_set(file, &shared.sets, name, &mut stack, &mut done);
+        }
+        for (name, words) in done {
+            self.named_sets.insert(
+                name,
+                NamedSet {
+                    words,
+                    context_id: None,
+                },
+            );
+        }
+        let Some(sev) = shared.severity else { return };
+        for (words, kind) in [
+            (&sev.dead, Casualty::Dead),
+            (&sev.injured, Casualty::Injured),
+            (&sev.missing, Casualty::Missing),
+            (&sev.trapped, Casualty::Trapped),
+        ] {
+            for w in words {
+                if let Some(w) = self.word(file, w, "casualty word") {
+                    let p = self.intern(&w);
+                    self.roles.push((p, Role::Casualty(kind)));
+                }
+            }
+        }
+        for cue in &sev.cue {
+            let level = match cue.level.get_ref().parse::<Level>() {
+                Ok(l) => l,
+                Err(e) => {
+                    self.errors
+                        .push(file.error(Some(cue.level.span()), None, e.to_string()));
+                    continue;
+                }
+            };
+            for w in &cue.terms {
+                if let Some(w) = self.word(file, w, "cue") {
+                    let p = self.intern(&w);
+                    let id = self.cue_levels.len() as u32;
+                    self.cue_levels.push(level);
+                    self.cue_patterns.push(p);
+                    self.roles.push((p, Role::Cue(id)));
+                }
+            }
+        }
+        if let Some(g) = sev.grading {
+            let ok = g.yellow.dead < g.orange.dead
+                && g.orange.dead < g.red.dead
+                && g.yellow.injured < g.orange.injured
+                && g.orange.injured < g.red.injured;
+            if ok {
+                self.grades = Grades {
+                    yellow: (g.yellow.dead, g.yellow.injured),
+                    orange: (g.orange.dead, g.orange.injured),
+                    red: (g.red.dead, g.red.injured),
+                };
+            } else {
+                self.errors.push(file.error(
+                    None,
+                    None,
+                    "[severity.grading]: thresholds must grow from yellow to orange to red".into(),
+                ));
+            }
+        }
+    }
+
+    fn expand_set(
+        &mut self,
+        file: &File,
+        raw: &std::collections::BTreeMap<String, Vec<Spanned<String>>>,
+        name: &str,
+        stack: &mut Vec<String>,
+        done: &mut HashMap<String, Vec<String>>,
+    ) -> Vec<String> {
+        if let Some(words) = done.get(name) {
+            return words.clone();
+        }
+        stack.push(name.to_string());
+        let mut words: Vec<String> = Vec::new();
+        for w in raw.get(name).map(Vec::as_slice).unwrap_or_default() {
+            match w.get_ref().strip_prefix('@') {
+                Some(inner) if stack.iter().any(|s| s == inner) => {
+                    self.errors.push(file.error(
+                        Some(w.span()),
+                        None,
+                        format!("set `{name}` includes itself through `@{inner}`"),
+                    ));
+                }
+                Some(inner) if raw.contains_key(inner) => {
+                    for x in self.expand_set(file, raw, inner, stack, done) {
+                        if !words.contains(&x) {
+                            words.push(x);
+                        }
+                    }
+                }
+                Some(inner) => self.errors.push(file.error(
+                    Some(w.span()),
+                    None,
+                    format!("unknown set `@{inner}` in set `{name}`"),
+                )),
+                None => {
+                    if let Some(x) = self.word(file, w, "set word")
+                        && !words.contains(&x)
+                    {
+                        words.push(x);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        done.insert(name.to_string(), words.clone());
+        words
+    }
+
+    /// Resolves a list of context words into set ids: `@name` entries to
+    /// their shared set, the other words to one new anonymous set.
+    fn context_list(&mut self, file: &File, list: &[Spanned<String>]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        let mut inline = Vec::new();
+        for w in list {
+            if let Some(name) = w.get_ref().strip_prefix('@') {
+                match self.named_sets.get(name) {
+                    Some(set) => {
+                        let id = match set.context_id {
+                            Some(id) => id,
+                            None => {
+                                let id = self.set_count;
+                                self.set_count += 1;
+                                let words = set.words.clone();
+                                for word in words {
+                                    let p = self.intern(&word);
+                                    self.roles.push((p, Role::Context(id)));
+                                }
+                                if let Some(s) = self.named_sets.get_mut(name) {
+                                    s.context_id = Some(id);
+                                }
+                                id
+                            }
+                        };
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    None => self.errors.push(file.error(
+                        Some(w.span()),
+                        None,
+                        format!("unknown set `@{name}`: define it under [sets] in shared.toml"),
+                    )),
+                }
+            } else if let Some(word) = self.word(file, w, "context word") {
+                inline.push(word);
+            }
+        }
+        if !inline.is_empty() {
+            let id = self.set_count;
+            self.set_count += 1;
+            for word in inline {
+                let p = self.intern(&word);
+                self.roles.push((p, Role::Context(id)));
+            }
+            ids.push(id);
+        }
+        ids
+    }
+
+    fn push_sets(&mut self, ids: &[u32]) -> (u32, u32) {
+        let start = self.rule_sets.len() as u32;
+        self.rule_sets.extend_from_slice(ids);
+        (start, self.rule_sets.len() as u32)
+    }
+
+    fn category(&mut self, file: &File, file_name: &str, text: &str) {
+        let Some(cf) = self.parse::<CategoryFile>(file, text) else {
+            return;
+        };
+        let h = &cf.category;
+        let id = h.id.get_ref().clone();
+        let mut ok = true;
+        if !valid_id(&id) {
+            self.errors.push(file.error(
+                Some(h.id.span()),
+                None,
+                format!("category id `{id}`: use lower-case ASCII letters, digits and `_`"),
+            ));
+            ok = false;
+        } else if file_name != format!("{id}.toml") {
+            self.errors.push(file.error(
+                Some(h.id.span()),
+                None,
+                format!(
+                    "category id `{id}` does not match the file name: name the file `{id}.toml`"
+                ),
+            ));
+            ok = false;
+        }
+        if let Some(other) = self.category_ids.get(&id) {
+            let msg = format!("category id `{id}` is already defined in {other}");
+            self.errors.push(file.error(Some(h.id.span()), None, msg));
+            ok = false;
+        }
+        let threshold = *h.threshold.get_ref();
+        if !(threshold.is_finite() && threshold > 0.0) {
+            self.errors.push(file.error(
+                Some(h.threshold.span()),
+                None,
+                format!("threshold must be a number above 0, got {threshold}"),
+            ));
+            ok = false;
+        }
+        let window = self.bounded(file, h.window.as_ref(), "window", 1, 500, DEFAULT_WINDOW);
+        let negation_window = self.bounded(
+            file,
+            h.negation_window.as_ref(),
+            "negation_window",
+            0,
+            20,
+            DEFAULT_NEGATION_WINDOW,
+        );
+        let partial = self.fraction(file, h.partial.as_ref(), "partial", 0.0, 1.0, 0.0);
+        let support_cap = self.fraction(
+            file,
+            h.support_cap.as_ref(),
+            "support_cap",
+            0.0,
+            100.0,
+            DEFAULT_SUPPORT_CAP,
+        );
+        let cat_unless = self.context_list(file, &h.unless_any);
+        let cat_before = self.context_list(file, &h.unless_before);
+        if !ok {
+            return;
+        }
+        let cat_index = self.categories.len() as u16;
+        self.category_ids.insert(id.clone(), file.name.to_string());
+
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut n_terms = 0;
+        for g in &cf.group {
+            let weight = *g.weight.get_ref();
+            if !(weight.is_finite() && weight > 0.0 && weight <= 100.0) {
+                self.errors.push(file.error(
+                    Some(g.weight.span()),
+                    None,
+                    format!("weight must be above 0 and at most 100, got {weight}"),
+                ));
+                continue;
+            }
+            let severity = match &g.severity {
+                None => None,
+                Some(s) => match s.get_ref().parse::<Level>() {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        self.errors
+                            .push(file.error(Some(s.span()), None, e.to_string()));
+                        None
+                    }
+                },
+            };
+            let group_window = self.bounded(file, g.window.as_ref(), "window", 1, 500, window);
+            let requires = self.context_list(file, &g.requires_any);
+            let mut unless = self.context_list(file, &g.unless_any);
+            let mut before = self.context_list(file, &g.unless_before);
+            if g.inherit {
+                unless.extend(
+                    cat_unless
+                        .iter()
+                        .filter(|i| !unless.contains(i))
+                        .collect::<Vec<_>>(),
+                );
+                before.extend(
+                    cat_before
+                        .iter()
+                        .filter(|i| !before.contains(i))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let rule = if requires.is_empty() && unless.is_empty() && before.is_empty() {
+                NO_RULE
+            } else {
+                let requires = self.push_sets(&requires);
+                let unless = self.push_sets(&unless);
+                let before = self.push_sets(&before);
+                self.rules.push(Rule {
+                    window: group_window,
+                    negation_window,
+                    requires,
+                    unless,
+                    before,
+                });
+                (self.rules.len() - 1) as u32
+            };
+            if g.terms.is_empty() {
+                self.errors.push(file.error(
+                    Some(g.weight.span()),
+                    None,
+                    "group has no terms".into(),
+                ));
+            }
+            for t in &g.terms {
+                let words: Vec<String> = match t.get_ref().strip_prefix('@') {
+                    Some(name) => {
+                        match self.named_sets.get(name) {
+                            Some(set) => set.words.clone(),
+                            None => {
+                                self.errors.push(file.error(
+                                Some(t.span()),
+                                None,
+                                format!("unknown set `@{name}`: define it under [sets] in shared.toml"),
+                            ));
+                                continue;
+                            }
+                        }
+                    }
+                    None => match self.word(file, t, "term") {
+                        Some(w) => vec![w],
+                        None => continue,
+                    },
+                };
+                for w in words {
+                    let line = file.index.locate(t.span().start).0;
+                    if let Some(first) = seen.get(&w) {
+                        self.errors.push(file.error(
+                            Some(t.span()),
+                            Some(&w),
+                            format!("listed twice in this category (first at line {first})"),
+                        ));
+                        continue;
+                    }
+                    seen.insert(w.clone(), line);
+                    let pattern = self.intern(&w);
+                    let tid = self.terms.len() as u32;
+                    self.terms.push(Term {
+                        category: cat_index,
+                        support: g.support,
+                        weight,
+                        rule,
+                        severity,
+                        pattern,
+                    });
+                    self.roles.push((pattern, Role::Term(tid)));
+                    n_terms += 1;
+                }
+            }
+        }
+        self.categories.push(Category {
+            id,
+            name_zh: h.name_zh.clone(),
+            name_en: h.name_en.clone(),
+            threshold,
+            partial,
+            support_cap,
+            terms: n_terms,
+        });
+    }
+
+    fn bounded(
+        &mut self,
+        file: &File,
+        v: Option<&Spanned<u32>>,
+        what: &str,
+        min: u32,
+        max: u32,
+        default: u32,
+    ) -> u32 {
+        match v {
+            None => default,
+            Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                self.errors.push(file.error(
+                    Some(v.span()),
+                    None,
+                    format!("{what} must be from {min} to {max}, got {}", v.get_ref()),
+                ));
+                default
+            }
+        }
+    }
+
+    fn fraction(
+        &mut self,
+        file: &File,
+        v: Option<&Spanned<f32>>,
+        what: &str,
+        min: f32,
+        max: f32,
+        default: f32,
+    ) -> f32 {
+        match v {
+            None => default,
+            Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                self.errors.push(file.error(
+                    Some(v.span()),
+                    None,
+                    format!("{what} must be from {min} to {max}, got {}", v.get_ref()),
+                ));
+                default
+            }
+        }
+    }
+
+    fn regions(&mut self, file: &File, text: &str) {
+        let Some(rf) = self.parse::<RegionsFile>(file, text) else {
+            return;
+        };
+        for p in &rf.province {
+            let Some(pid) = self.region(file, &p.name, None) else {
+                continue;
+            };
+            for d in &p.divisions {
+                self.region(file, d, Some(pid));
+            }
+        }
+    }
+
+    /// Registers `canonical|alias|…`; returns the region's index.
+    fn region(&mut self, file: &File, entry: &Spanned<String>, parent: Option<u32>) -> Option<u32> {
+        let mut names = Vec::new();
+        for part in entry.get_ref().split('|') {
+            let spanned = Spanned::new(entry.span(), part.to_string());
+            let w = self.word(file, &spanned, "region name")?;
+            if w.chars().count() < 2 {
+                self.errors.push(file.error(
+                    Some(entry.span()),
+                    Some(&w),
+                    "region names need at least two characters (one is too ambiguous)".into(),
+                ));
+                return None;
+            }
+            names.push(w);
+        }
+        let id = self.regions.len() as u32;
+        for n in &names {
+            if let Some((other, _)) = self.region_names.get(n) {
+                let msg = format!(
+                    "`{n}` already names {} (each name or alias must point to one region)",
+                    self.regions[*other as usize].name
+                );
+                self.errors
+                    .push(file.error(Some(entry.span()), Some(n), msg));
+                return None;
+            }
+        }
+        for n in &names {
+            self.region_names
+                .insert(n.clone(), (id, file.name.to_string()));
+            let p = self.intern(n);
+            self.roles.push((p, Role::Region(id)));
+        }
+        self.regions.push(Region {
+            name: names[0].clone(),
+            parent,
+        });
+        Some(id)
+    }
+
+    fn finish(mut self, options: SegmenterOptions) -> Result<Lexicon, DictErrors> {
+        if self.patterns.is_empty() && self.errors.is_empty() {
+            self.errors.push(DictError {
+                file: "<dictionaries>".into(),
+                line: 0,
+                column: 0,
+                term: None,
+                message: "no terms: every category is empty".into(),
+            });
+        }
+        if !self.errors.is_empty() {
+            return Err(DictErrors(self.errors));
+        }
+        self.roles.sort_by_key(|&(p, _)| p);
+        let mut role_start = Vec::with_capacity(self.patterns.len() + 1);
+        let mut roles = Vec::with_capacity(self.roles.len());
+        let mut i = 0;
+        for p in 0..self.patterns.len() as u32 {
+            role_start.push(roles.len() as u32);
+            while i < self.roles.len() && self.roles[i].0 == p {
+                roles.push(self.roles[i].1);
+                i += 1;
+            }
+        }
+        role_start.push(roles.len() as u32);
+
+        let automaton = CharwiseDoubleArrayAhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build_with_values(
+                self.patterns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.as_str(), i as u32)),
+            )
+            .map_err(|e| {
+                DictErrors(vec![DictError {
+                    file: "<dictionaries>".into(),
+                    line: 0,
+                    column: 0,
+                    term: None,
+                    message: format!("cannot build the automaton: {e}"),
+                }])
+            })?;
+
+        let keywords: Vec<&str> = self
+            .patterns
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| {
+                roles[role_start[*p] as usize..role_start[*p + 1] as usize]
+                    .iter()
+                    .any(|r| !matches!(r, Role::Context(_)))
+            })
+            .map(|(_, w)| w.as_str())
+            .collect();
+        let analyzer =
+            Analyzer::with_normalizer(self.normalizer, keywords, options);
+        let segmenter_words_added = analyzer.segmenter().added_words();
+
+        Ok(Lexicon {
+            analyzer,
+            categories: self.categories,
+            automaton,
+            patterns: self
+                .patterns
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            role_start,
+            roles,
+            terms: self.terms,
+            rules: self.rules,
+            rule_sets: self.rule_sets,
+            set_count: self.set_count as usize,
+            regions: self.regions,
+            cue_levels: self.cue_levels,
+            cue_patterns: self.cue_patterns,
+            grades: self.grades,
+            segmenter_words_added,
+        })
+    }
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}

@@ -1,0 +1,233 @@
+//! The compiled, immutable form of a dictionary set.
+
+use daachorse::CharwiseDoubleArrayAhoCorasick;
+use yuqing_model::Level;
+use yuqing_text::{Analyzer, SegmenterOptions};
+
+use crate::{DictErrors, DictSource};
+
+/// One incident category.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Category {
+    /// Id (`fire`).
+    pub id: String,
+    /// Chinese name (`火灾`).
+    pub name_zh: String,
+    /// English name (`Fire`).
+    pub name_en: String,
+    /// Score at which a post is flagged.
+    pub threshold: f32,
+    /// Factor for terms found inside longer words.
+    pub partial: f32,
+    /// Most that support terms add.
+    pub support_cap: f32,
+    /// Number of terms.
+    pub terms: usize,
+}
+
+/// One region of the gazetteer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Canonical name (`滁州市`).
+    pub name: String,
+    /// Index of the province it belongs to, if it is not one.
+    pub parent: Option<u32>,
+}
+
+/// Counts describing a compiled lexicon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LexiconStats {
+    /// Categories.
+    pub categories: usize,
+    /// Terms over all categories (a word in two categories counts twice).
+    pub terms: usize,
+    /// Distinct strings in the automaton.
+    pub patterns: usize,
+    /// Regions in the gazetteer.
+    pub regions: usize,
+    /// Context word sets.
+    pub context_sets: usize,
+    /// Words new to jieba's dictionary.
+    pub segmenter_words_added: usize,
+}
+
+/// What a pattern is for. A pattern can have several roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Term(u32),
+    Context(u32),
+    Region(u32),
+    Casualty(Casualty),
+    Cue(u32),
+}
+
+/// The kinds of casualty word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Casualty {
+    Dead,
+    Injured,
+    Missing,
+    Trapped,
+}
+
+pub(crate) const NO_RULE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Term {
+    pub(crate) category: u16,
+    pub(crate) support: bool,
+    pub(crate) weight: f32,
+    pub(crate) rule: u32,
+    pub(crate) severity: Option<Level>,
+    pub(crate) pattern: u32,
+}
+
+/// Context rule of a group; the ranges index `Lexicon::rule_sets`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) window: u32,
+    pub(crate) negation_window: u32,
+    pub(crate) requires: (u32, u32),
+    pub(crate) unless: (u32, u32),
+    pub(crate) before: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grades {
+    /// (dead, injured) thresholds for yellow, orange, red.
+    pub(crate) yellow: (u32, u32),
+    pub(crate) orange: (u32, u32),
+    pub(crate) red: (u32, u32),
+}
+
+impl Default for Grades {
+    fn default() -> Self {
+        // 《生产安全事故报告和调查处理条例》: 较大 3+ deaths or 10+ seriously
+        // injured, 重大 10+ / 50+, 特别重大 30+ / 100+.
+        Grades {
+            yellow: (3, 10),
+            orange: (10, 50),
+            red: (30, 100),
+        }
+    }
+}
+
+/// A compiled dictionary set: automaton, flat arrays and the analyzer
+/// whose segmenter knows every keyword.
+pub struct Lexicon {
+    pub(crate) analyzer: Analyzer,
+    pub(crate) categories: Vec<Category>,
+    pub(crate) automaton: CharwiseDoubleArrayAhoCorasick<u32>,
+    pub(crate) patterns: Vec<Box<str>>,
+    /// Roles of pattern `p` are `roles[role_start[p]..role_start[p + 1]]`.
+    pub(crate) role_start: Vec<u32>,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) terms: Vec<Term>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) rule_sets: Vec<u32>,
+    pub(crate) set_count: usize,
+    pub(crate) regions: Vec<Region>,
+    pub(crate) cue_levels: Vec<Level>,
+    pub(crate) cue_patterns: Vec<u32>,
+    pub(crate) grades: Grades,
+    pub(crate) segmenter_words_added: usize,
+}
+
+impl Lexicon {
+    /// Compiles dictionary files. Every problem is reported, each with its
+    /// file, line and term.
+    pub fn compile(sources: &[DictSource]) -> Result<Lexicon, DictErrors> {
+        crate::compile::compile(sources, SegmenterOptions::default())
+    }
+
+    /// Like [`Lexicon::compile`], with explicit segmenter options.
+    pub fn compile_with(
+        sources: &[DictSource],
+        options: SegmenterOptions,
+    ) -> Result<Lexicon, DictErrors> {
+        crate::compile::compile(sources, options)
+    }
+
+    /// The shipped dictionaries (embedded in the binary).
+    pub fn builtin() -> Result<Lexicon, DictErrors> {
+        Lexicon::compile(&DictSource::builtin())
+    }
+
+    /// Reads and compiles every `*.toml` in `dir`.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Lexicon, DictErrors> {
+        Lexicon::compile(&DictSource::read_dir(dir)?)
+    }
+
+    /// The analyzer (normaliser + segmenter) that goes with this lexicon.
+    /// Texts must be analysed by it before [`Lexicon::score_into`].
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// The categories, in file-name order. Indices are category numbers.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// Category number `i`.
+    pub fn category(&self, i: u16) -> &Category {
+        &self.categories[i as usize]
+    }
+
+    /// The number of a category id.
+    pub fn category_index(&self, id: &str) -> Option<u16> {
+        self.categories
+            .iter()
+            .position(|c| c.id == id)
+            .map(|i| i as u16)
+    }
+
+    /// The gazetteer.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// Every distinct string in the automaton, in pattern-id order: the
+    /// dictionary the raw-automaton benchmarks compare against.
+    pub fn patterns(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.patterns.iter().map(|p| &**p)
+    }
+
+    /// The words given to the segmenter's user dictionary: terms, region
+    /// names, casualty words and cues.
+    pub fn keywords(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for (p, text) in self.patterns.iter().enumerate() {
+            let roles = &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize];
+            if roles.iter().any(|r| !matches!(r, Role::Context(_))) {
+                out.push(&**text);
+            }
+        }
+        out
+    }
+
+    /// Term `t`'s text.
+    pub(crate) fn term_text(&self, t: u32) -> &str {
+        &self.patterns[self.terms[t as usize].pattern as usize]
+    }
+
+    /// Size figures.
+    pub fn stats(&self) -> LexiconStats {
+        LexiconStats {
+            categories: self.categories.len(),
+            terms: self.terms.len(),
+            patterns: self.patterns.len(),
+            regions: self.regions.len(),
+            context_sets: self.set_count,
+            segmenter_words_added: self.segmenter_words_added,
+        }
+    }
+}
+
+impl std::fmt::Debug for Lexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lexicon")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,204 @@
+//! `yuqing score`: JSONL posts in, scored JSONL out.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_model::{ParseOptions, Post, Timestamp};
+use yuqing_text::Analyzed;
+
+use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+
+/// Arguments of `yuqing score`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSONL input, one post per line; `-` or nothing reads stdin.
+    pub input: Option<PathBuf>,
+    /// Dictionary directory (default: the built-in dictionaries).
+    #[arg(long, value_name = "DIR")]
+    pub dictionaries: Option<PathBuf>,
+    /// Timestamp for posts without `ts` (RFC 3339, epoch seconds or
+    /// milliseconds, or `now`); without it, `ts` is required.
+    #[arg(long, value_name = "TS")]
+    pub default_ts: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Print the summary line only, not the posts (for measuring).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What one batch produced.
+pub(crate) struct BatchOut {
+    pub json: Vec<u8>,
+    pub errors: Vec<(usize, String)>,
+    pub posts: usize,
+    pub flagged: usize,
+    pub bytes: usize,
+    pub lines: usize,
+}
+
+/// Per-worker state.
+pub(crate) struct Worker {
+    scratch: Scratch,
+    analyzed: Analyzed,
+}
+
+impl Worker {
+    pub(crate) fn new(lexicon: &Lexicon) -> Self {
+        Worker {
+            scratch: Scratch::new(lexicon),
+            analyzed: Analyzed::default(),
+        }
+    }
+
+    /// Scores a batch of lines into JSON lines and per-line errors.
+    pub(crate) fn score_batch(
+        &mut self,
+        lexicon: &Lexicon,
+        options: &ParseOptions,
+        batch: &Batch,
+    ) -> BatchOut {
+        let mut out = BatchOut {
+            json: Vec::with_capacity(batch.len() * 400),
+            errors: Vec::new(),
+            posts: 0,
+            flagged: 0,
+            bytes: 0,
+            lines: batch.len(),
+        };
+        for (n, line) in batch.lines() {
+            let bytes = match line {
+                Line::TooLong(len) => {
+                    out.bytes += len;
+                    out.errors.push((
+                        n,
+                        format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
+                    ));
+                    continue;
+                }
+                Line::Bytes(b) => b,
+            };
+            out.bytes += bytes.len() + 1;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let post = match Post::from_json_with(bytes, options) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.errors.push((n, e.to_string()));
+                    continue;
+                }
+            };
+            lexicon
+                .analyzer()
+                .analyze_into(&post.text, &mut self.analyzed);
+            lexicon.score_into(&self.analyzed, &mut self.scratch);
+            out.posts += 1;
+            if !self.scratch.flagged().is_empty() {
+                out.flagged += 1;
+            }
+            let scored = lexicon.scored_post(post, &self.scratch);
+            // Serialising our own types into a Vec cannot fail.
+            if serde_json::to_writer(&mut out.json, &scored).is_ok() {
+                out.json.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+    let Some(s) = s else { return Ok(None) };
+    if s == "now" {
+        return Ok(Some(Timestamp::now()));
+    }
+    let ts = match s.parse::<i64>() {
+        Ok(n) => Timestamp::from_epoch(n),
+        Err(_) => Timestamp::parse_rfc3339(s),
+    };
+    ts.map(Some).with_context(|| format!("--default-ts `{s}`"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = ParseOptions {
+        default_ts: parse_default_ts(args.default_ts.as_deref())?,
+    };
+    let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
+    let input = crate::open_input(args.input.as_ref())?;
+    let workers = crate::worker_count(args.workers);
+
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let stderr = io::stderr();
+    let progress = stderr.is_terminal();
+    let start = Instant::now();
+    let mut last_progress = start;
+    let (mut lines, mut posts, mut invalid, mut flagged, mut bytes) = (0, 0, 0, 0, 0usize);
+
+    let result = map_ordered(
+        LineReader::new(input),
+        workers,
+        || Worker::new(&lexicon),
+        |w, batch| w.score_batch(&lexicon, &options, batch),
+        |b: BatchOut| {
+            if !args.quiet {
+                out.write_all(&b.json)?;
+            }
+            if !b.errors.is_empty() {
+                let mut err = stderr.lock();
+                for (n, msg) in &b.errors {
+                    writeln!(err, "line {n}: {msg}")?;
+                }
+            }
+            lines += b.lines;
+            posts += b.posts;
+            invalid += b.errors.len();
+            flagged += b.flagged;
+            bytes += b.bytes;
+            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                let secs = start.elapsed().as_secs_f64();
+                eprint!(
+                    "\ryuqing score: {lines} lines, {posts} posts, {:.0} posts/s ",
+                    posts as f64 / secs
+                );
+            }
+            Ok(())
+        },
+    );
+    let flush = out.flush();
+    if progress && start.elapsed() >= Duration::from_secs(1) {
+        eprintln!();
+    }
+    match result.and(flush) {
+        Ok(()) => {}
+        // The reader of our output went away (`| head`): not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            return Err(e).context(match &args.input {
+                Some(p) => format!("reading {} or writing the output", p.display()),
+                None => "reading stdin or writing the output".to_string(),
+            });
+        }
+    }
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    let pct = if posts > 0 {
+        100.0 * flagged as f64 / posts as f64
+    } else {
+        0.0
+    };
+    eprintln!(
+        "yuqing score: {lines} lines: {posts} posts scored, {invalid} invalid, {flagged} flagged ({pct:.2}%); \
+{:.1} MB in {secs:.2} s: {:.0} posts/s, {:.2} MB/s ({workers} workers)",
+        bytes as f64 / 1e6,
+        posts as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -38,11 +38,7 @@ pub fn default_path(workspace: &Path) -> Option<PathBuf> {
 /// are not JSON objects with a string `text` are skipped.
 pub fn read_texts(path: &Path, limit: usize) -> std::io::Result<Vec<String>> {
     let data = std::fs::read_to_string(path)?;
-    Ok(data
-        .lines()
-        .filter_map(text_field)
-        .take(limit)
-        .collect())
+    Ok(data.lines().filter_map(text_field).take(limit).collect())
 }
 
 /// `limit` generated posts: nineteen of chatter for one incident report.

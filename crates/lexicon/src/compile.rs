@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use daachorse::{CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
+use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use toml::Spanned;
 use yuqing_model::Level;
 use yuqing_text::{Analyzer, Normalizer, SegmenterOptions};
@@ -672,23 +672,44 @@ impl Builder {
         }
         role_start.push(roles.len() as u32);
 
-        let automaton = CharwiseDoubleArrayAhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build_with_values(
-                self.patterns
+        // Two automata: the primary one (main terms, regions) runs on every
+        // post; the secondary one (support terms, context, casualty words,
+        // cues) only on posts where a main term matched.
+        let roles_of = |p: usize| &roles[role_start[p] as usize..role_start[p + 1] as usize];
+        let lexicon_terms = &self.terms;
+        let is_primary = |r: &Role| match r {
+            Role::Term(t) => !lexicon_terms[*t as usize].support,
+            Role::Region(_) => true,
+            _ => false,
+        };
+        let build =
+            |which: bool| -> Result<Option<CharwiseDoubleArrayAhoCorasick<u32>>, DictErrors> {
+                let selected: Vec<(&str, u32)> = self
+                    .patterns
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| (p.as_str(), i as u32)),
-            )
-            .map_err(|e| {
-                DictErrors(vec![DictError {
-                    file: "<dictionaries>".into(),
-                    line: 0,
-                    column: 0,
-                    term: None,
-                    message: format!("cannot build the automaton: {e}"),
-                }])
-            })?;
+                    .filter(|(p, _)| roles_of(*p).iter().any(|r| is_primary(r) == which))
+                    .map(|(i, p)| (p.as_str(), i as u32))
+                    .collect();
+                if selected.is_empty() {
+                    return Ok(None);
+                }
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build_with_values(selected)
+                    .map(Some)
+                    .map_err(|e| {
+                        DictErrors(vec![DictError {
+                            file: "<dictionaries>".into(),
+                            line: 0,
+                            column: 0,
+                            term: None,
+                            message: format!("cannot build the automaton: {e}"),
+                        }])
+                    })
+            };
+        let primary = build(true)?;
+        let secondary = build(false)?;
 
         let keywords: Vec<&str> = self
             .patterns
@@ -701,14 +722,14 @@ impl Builder {
             })
             .map(|(_, w)| w.as_str())
             .collect();
-        let analyzer =
-            Analyzer::with_normalizer(self.normalizer, keywords, options);
+        let analyzer = Analyzer::with_normalizer(self.normalizer, keywords, options);
         let segmenter_words_added = analyzer.segmenter().added_words();
 
         Ok(Lexicon {
             analyzer,
             categories: self.categories,
-            automaton,
+            primary,
+            secondary,
             patterns: self
                 .patterns
                 .into_iter()

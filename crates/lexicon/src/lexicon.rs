@@ -117,7 +117,11 @@ impl Default for Grades {
 pub struct Lexicon {
     pub(crate) analyzer: Analyzer,
     pub(crate) categories: Vec<Category>,
-    pub(crate) automaton: CharwiseDoubleArrayAhoCorasick<u32>,
+    /// Main terms and region names: scanned on every post.
+    pub(crate) primary: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    /// Support terms, context words, casualty words and cues: scanned only
+    /// on posts where a main term matched.
+    pub(crate) secondary: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
     pub(crate) patterns: Vec<Box<str>>,
     /// Roles of pattern `p` are `roles[role_start[p]..role_start[p + 1]]`.
     pub(crate) role_start: Vec<u32>,
@@ -187,10 +191,31 @@ impl Lexicon {
         &self.regions
     }
 
-    /// Every distinct string in the automaton, in pattern-id order: the
+    /// Every distinct string of the dictionaries, in pattern-id order: the
     /// dictionary the raw-automaton benchmarks compare against.
     pub fn patterns(&self) -> impl ExactSizeIterator<Item = &str> {
         self.patterns.iter().map(|p| &**p)
+    }
+
+    /// The patterns of the primary automaton (main terms and region names),
+    /// the one scanned on every post.
+    pub fn primary_patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().enumerate().filter_map(|(p, text)| {
+            self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize]
+                .iter()
+                .any(|r| self.is_primary(*r))
+                .then_some(&**text)
+        })
+    }
+
+    /// Whether a role is looked for on every post (main terms, regions).
+    #[inline]
+    pub(crate) fn is_primary(&self, role: Role) -> bool {
+        match role {
+            Role::Term(t) => !self.terms[t as usize].support,
+            Role::Region(_) => true,
+            _ => false,
+        }
     }
 
     /// The words given to the segmenter's user dictionary: terms, region

@@ -1,6 +1,7 @@
 //! The scoring loop: one automaton pass, flat arrays, no allocation per
 //! match.
 
+use daachorse::CharwiseDoubleArrayAhoCorasick;
 use yuqing_model::{CategoryHit, Level, Post, ScoredPost, Severity};
 use yuqing_text::Analyzed;
 
@@ -48,6 +49,8 @@ pub struct Scratch {
     /// Per term: generation in which it last counted, and with what factor.
     term_seen: Vec<u32>,
     term_factor: Vec<f32>,
+    /// Raw automaton matches (pattern id, start, end).
+    matches: Vec<Hit>,
     term_hits: Vec<Hit>,
     context_hits: Vec<Hit>,
     region_hits: Vec<Hit>,
@@ -55,6 +58,10 @@ pub struct Scratch {
     cue_hits: Vec<Hit>,
     main: Vec<f32>,
     support: Vec<f32>,
+    /// Categories whose `main`/`support` were written for this post (the
+    /// others hold stale values and read as 0).
+    touched: Vec<u16>,
+    category_seen: Vec<u32>,
     /// Terms that counted, in order of first appearance.
     counted: Vec<u32>,
     flagged: Vec<Flag>,
@@ -72,6 +79,7 @@ impl Scratch {
         s
     }
 
+    #[cold]
     fn fit(&mut self, lexicon: &Lexicon) {
         let (t, c) = (lexicon.terms.len(), lexicon.categories.len());
         if self.term_seen.len() != t || self.main.len() != c {
@@ -79,23 +87,26 @@ impl Scratch {
             self.term_factor = vec![0.0; t];
             self.main = vec![0.0; c];
             self.support = vec![0.0; c];
+            self.category_seen = vec![0; c];
             self.generation = 0;
         }
     }
 
+    #[inline]
     fn reset(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.term_seen.fill(0);
+            self.category_seen.fill(0);
             self.generation = 1;
         }
+        self.matches.clear();
         self.term_hits.clear();
         self.context_hits.clear();
         self.region_hits.clear();
         self.casualty_hits.clear();
         self.cue_hits.clear();
-        self.main.fill(0.0);
-        self.support.fill(0.0);
+        self.touched.clear();
         self.counted.clear();
         self.flagged.clear();
         self.regions.clear();
@@ -111,6 +122,9 @@ impl Scratch {
     /// The last post's score for category `c`, flagged or not.
     pub fn score(&self, lexicon: &Lexicon, c: u16) -> f32 {
         let c = c as usize;
+        if self.category_seen.get(c) != Some(&self.generation) {
+            return 0.0;
+        }
         let main = self.main[c];
         if main > 0.0 {
             main + self.support[c].min(lexicon.categories[c].support_cap)
@@ -151,21 +165,62 @@ impl Lexicon {
     /// Scores one analysed text (from [`Lexicon::analyzer`]) into
     /// `scratch`; read the outcome from it.
     pub fn score_into(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
-        scratch.fit(self);
+        if scratch.term_seen.len() != self.terms.len()
+            || scratch.main.len() != self.categories.len()
+        {
+            scratch.fit(self);
+        }
         scratch.reset();
-        let text = analyzed.normalized();
+        if let Some(primary) = &self.primary {
+            scan(primary, analyzed.normalized(), &mut scratch.matches);
+        }
+        // Most posts match nothing: keep their path short.
+        if !scratch.matches.is_empty() {
+            self.evaluate(analyzed, scratch);
+        }
+    }
 
-        for m in self.automaton.find_overlapping_iter(text) {
-            let p = m.value() as usize;
-            let (start, end) = (m.start() as u32, m.end() as u32);
-            let roles = &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize];
-            for &role in roles {
+    /// Everything after the primary scan: roles, the secondary scan where
+    /// needed, terms, flags, regions, severity.
+    #[inline(never)]
+    fn evaluate(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
+        let mut main_hits = false;
+        for i in 0..scratch.matches.len() {
+            let Hit { id: p, start, end } = scratch.matches[i];
+            let p = p as usize;
+            for &role in &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize] {
                 match role {
-                    Role::Term(id) => scratch.term_hits.push(Hit { id, start, end }),
-                    Role::Context(id) => scratch.context_hits.push(Hit { id, start, end }),
+                    Role::Term(id) if !self.terms[id as usize].support => {
+                        main_hits = true;
+                        scratch.term_hits.push(Hit { id, start, end });
+                    }
                     Role::Region(id) => scratch.region_hits.push(Hit { id, start, end }),
-                    Role::Casualty(kind) => scratch.casualty_hits.push((kind, start, end)),
-                    Role::Cue(id) => scratch.cue_hits.push(Hit { id, start, end }),
+                    _ => {}
+                }
+            }
+        }
+        if main_hits {
+            // Evidence around the candidates: support terms, context,
+            // casualty words and cues.
+            scratch.matches.clear();
+            if let Some(secondary) = &self.secondary {
+                scan(secondary, analyzed.normalized(), &mut scratch.matches);
+            }
+            for i in 0..scratch.matches.len() {
+                let Hit { id: p, start, end } = scratch.matches[i];
+                let p = p as usize;
+                for &role in
+                    &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize]
+                {
+                    match role {
+                        Role::Term(id) if self.terms[id as usize].support => {
+                            scratch.term_hits.push(Hit { id, start, end })
+                        }
+                        Role::Context(id) => scratch.context_hits.push(Hit { id, start, end }),
+                        Role::Casualty(kind) => scratch.casualty_hits.push((kind, start, end)),
+                        Role::Cue(id) => scratch.cue_hits.push(Hit { id, start, end }),
+                        _ => {}
+                    }
                 }
             }
         }
@@ -173,66 +228,42 @@ impl Lexicon {
             return;
         }
 
-        let generation = scratch.generation;
-        for i in 0..scratch.term_hits.len() {
-            let h = scratch.term_hits[i];
-            let term = &self.terms[h.id as usize];
-            let category = &self.categories[term.category as usize];
-            let factor = if self.whole(analyzed, h.start, h.end) {
-                1.0
-            } else {
-                category.partial
-            };
-            if factor <= 0.0 {
-                continue;
-            }
-            if term.rule != NO_RULE
-                && !self.rule_passes(
-                    &self.rules[term.rule as usize],
-                    h,
-                    &scratch.context_hits,
-                    analyzed,
-                )
-            {
-                continue;
-            }
-            let t = h.id as usize;
-            let gained = if scratch.term_seen[t] == generation {
-                if factor <= scratch.term_factor[t] {
+        // Main terms first; support terms only count for categories a main
+        // term opened, so they are only looked at for those.
+        for pass_support in [false, true] {
+            for i in 0..scratch.term_hits.len() {
+                let h = scratch.term_hits[i];
+                let term = &self.terms[h.id as usize];
+                if term.support != pass_support {
                     continue;
                 }
-                factor - scratch.term_factor[t]
-            } else {
-                scratch.term_seen[t] = generation;
-                scratch.counted.push(h.id);
-                factor
-            };
-            scratch.term_factor[t] = factor;
-            let c = term.category as usize;
-            if term.support {
-                scratch.support[c] += gained * term.weight;
-            } else {
-                scratch.main[c] += gained * term.weight;
+                let c = term.category as usize;
+                if pass_support
+                    && (scratch.category_seen[c] != scratch.generation || scratch.main[c] <= 0.0)
+                {
+                    continue;
+                }
+                self.count_term(analyzed, scratch, h);
             }
         }
 
-        for (c, category) in self.categories.iter().enumerate() {
-            let main = scratch.main[c];
+        for &c in &scratch.touched {
+            let category = &self.categories[c as usize];
+            let main = scratch.main[c as usize];
             if main > 0.0 {
-                let score = main + scratch.support[c].min(category.support_cap);
+                let score = main + scratch.support[c as usize].min(category.support_cap);
                 if score >= category.threshold {
-                    scratch.flagged.push(Flag {
-                        category: c as u16,
-                        score,
-                    });
+                    scratch.flagged.push(Flag { category: c, score });
                 }
             }
         }
-        scratch.flagged.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.category.cmp(&b.category))
-        });
+        if scratch.flagged.len() > 1 {
+            scratch.flagged.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then(a.category.cmp(&b.category))
+            });
+        }
 
         for i in 0..scratch.region_hits.len() {
             let h = scratch.region_hits[i];
@@ -251,6 +282,55 @@ impl Lexicon {
 
         if !scratch.flagged.is_empty() {
             self.grade(analyzed, scratch);
+        }
+    }
+
+    /// Applies one term hit: boundaries, context rule, distinctness, score.
+    #[inline]
+    fn count_term(&self, analyzed: &Analyzed, scratch: &mut Scratch, h: Hit) {
+        let term = &self.terms[h.id as usize];
+        let c = term.category as usize;
+        let factor = if self.whole(analyzed, h.start, h.end) {
+            1.0
+        } else {
+            self.categories[c].partial
+        };
+        if factor <= 0.0 {
+            return;
+        }
+        if term.rule != NO_RULE
+            && !self.rule_passes(
+                &self.rules[term.rule as usize],
+                h,
+                &scratch.context_hits,
+                analyzed,
+            )
+        {
+            return;
+        }
+        let t = h.id as usize;
+        let generation = scratch.generation;
+        let gained = if scratch.term_seen[t] == generation {
+            if factor <= scratch.term_factor[t] {
+                return;
+            }
+            factor - scratch.term_factor[t]
+        } else {
+            scratch.term_seen[t] = generation;
+            scratch.counted.push(h.id);
+            factor
+        };
+        scratch.term_factor[t] = factor;
+        if scratch.category_seen[c] != generation {
+            scratch.category_seen[c] = generation;
+            scratch.main[c] = 0.0;
+            scratch.support[c] = 0.0;
+            scratch.touched.push(c as u16);
+        }
+        if term.support {
+            scratch.support[c] += gained * term.weight;
+        } else {
+            scratch.main[c] += gained * term.weight;
         }
     }
 
@@ -407,6 +487,19 @@ impl Lexicon {
             severity,
         }
     }
+}
+
+/// The overlapping scan, kept apart from the role dispatch so that its
+/// loop stays as tight as a bare scan: it only records matches.
+#[inline(never)]
+fn scan(automaton: &CharwiseDoubleArrayAhoCorasick<u32>, text: &str, out: &mut Vec<Hit>) {
+    automaton.find_overlapping_iter(text).for_each(|m| {
+        out.push(Hit {
+            id: m.value(),
+            start: m.start() as u32,
+            end: m.end() as u32,
+        })
+    });
 }
 
 /// Whether context hit `c` is within `window` characters of term hit `h`

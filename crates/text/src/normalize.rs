@@ -144,33 +144,81 @@ impl Normalizer {
 
     /// Width, case, white space and invisible characters. Returns whether
     /// the folded text contains a character the converter may change.
+    ///
+    /// Most characters pass unchanged (CJK ideographs, lower-case ASCII,
+    /// single spaces); they are copied in stretches, and the offset map is
+    /// only touched where something changes.
     fn fold(&self, input: &str, text: &mut String, map: &mut OffsetMap) -> bool {
         text.clear();
         text.reserve(input.len());
         let mut w = MapWriter::new(map);
         let mut convert = false;
+        // Start of the stretch of unchanged input not yet copied.
+        let mut copy_from = 0usize;
         // Original offset where a pending run of white space starts.
         let mut space_from: Option<usize> = None;
+        let flush = |text: &mut String, w: &mut MapWriter, a: usize, b: usize| {
+            if a < b {
+                w.at(text.len(), a);
+                text.push_str(&input[a..b]);
+            }
+        };
         for (o, c) in input.char_indices() {
+            let cu = c as u32;
+            // The common case first: an ideograph of the main CJK block.
+            if (0x4E00..=0x9FFF).contains(&cu) {
+                if let Some(from) = space_from.take() {
+                    self.end_space(text, &mut w, from, o);
+                    copy_from = o;
+                }
+                convert |= self.t2s.triggers(c);
+                continue;
+            }
             if c.is_whitespace() {
-                if space_from.is_none() && !text.is_empty() {
+                if space_from.is_none() {
+                    flush(text, &mut w, copy_from, o);
                     space_from = Some(o);
                 }
                 continue;
             }
+            if let Some(from) = space_from.take() {
+                self.end_space(text, &mut w, from, o);
+                copy_from = o;
+            }
+            if cu < 0x80 {
+                if !c.is_ascii_uppercase() && !c.is_ascii_control() {
+                    continue;
+                }
+            } else {
+                convert |= self.t2s.triggers(c);
+                if !is_invisible(c) && fold_char(c) == c {
+                    continue;
+                }
+            }
+            // `c` changes: copy what came before it, then handle it.
+            flush(text, &mut w, copy_from, o);
+            copy_from = o + c.len_utf8();
             if is_invisible(c) {
                 continue;
             }
-            if let Some(from) = space_from.take() {
-                w.emit(text.len(), 1, from, o - from);
-                text.push(' ');
-            }
             let f = fold_char(c);
-            convert |= self.t2s.triggers(f);
             w.emit(text.len(), f.len_utf8(), o, c.len_utf8());
             text.push(f);
         }
+        if space_from.is_none() {
+            flush(text, &mut w, copy_from, input.len());
+        }
         convert
+    }
+
+    /// Ends a run of white space `input[from..to]` before a visible
+    /// character: one space, unless the run leads the text.
+    #[inline]
+    fn end_space(&self, text: &mut String, w: &mut MapWriter, from: usize, to: usize) {
+        if !text.is_empty() {
+            w.emit(text.len(), 1, from, to - from);
+            text.push(' ');
+        }
     }
 
     /// Traditional to simplified, composing the offset map.

@@ -7,7 +7,7 @@
 //! reports where each replacement is, which the normaliser needs to keep
 //! offsets back to the original text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use hanconv::RawDictionary;
@@ -31,39 +31,52 @@ impl T2s {
         // both, the phrase table wins (it never happens in OpenCC's data, but
         // the order states the intent).
         let mut rules: BTreeMap<&'static str, &'static str> = BTreeMap::new();
-        let mut char_map: HashMap<char, char> = HashMap::new();
         for (from, to) in RawDictionary::TSCharacters.iter() {
             rules.insert(from, to);
-            if let (Some(f), Some(t)) = (single_char(from), single_char(to)) {
-                char_map.insert(f, t);
-            }
         }
         for (from, to) in RawDictionary::TSPhrases.iter() {
             rules.insert(from, to);
         }
 
         let mut trigger = vec![0u64; TRIGGER_SPAN / 64].into_boxed_slice();
-        let mut set = |c: char| {
+        let set = |trigger: &mut [u64], c: char| {
             let i = c as usize;
             if i < TRIGGER_SPAN {
                 trigger[i / 64] |= 1 << (i % 64);
             }
         };
+        let is_set = |trigger: &[u64], c: char| {
+            let i = c as usize;
+            i < TRIGGER_SPAN && trigger[i / 64] & (1 << (i % 64)) != 0
+        };
+        // Character rules first: their sources are triggers.
         for (&from, &to) in &rules {
-            if from == to {
+            if let Some(c) = single_char(from)
+                && from != to
+            {
+                set(&mut trigger, c);
+            }
+        }
+        // A phrase rule matches only where all its characters are present,
+        // so one trigger among them is enough. Phrases with none get the
+        // characters where source and target differ (all of them when the
+        // two sides differ in length).
+        for (&from, &to) in &rules {
+            if from == to || single_char(from).is_some() {
                 continue;
             }
-            match single_char(from) {
-                Some(c) => set(c),
-                None => {
-                    // A phrase with no converting character of its own still
-                    // changes the text: its characters must trigger too.
-                    let converts = from
-                        .chars()
-                        .any(|c| char_map.get(&c).is_some_and(|&t| t != c));
-                    if !converts {
-                        from.chars().for_each(&mut set);
+            if from.chars().any(|c| is_set(&trigger, c)) {
+                continue;
+            }
+            if from.chars().count() == to.chars().count() {
+                for (f, t) in from.chars().zip(to.chars()) {
+                    if f != t {
+                        set(&mut trigger, f);
                     }
+                }
+            } else {
+                for c in from.chars() {
+                    set(&mut trigger, c);
                 }
             }
         }

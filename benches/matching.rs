@@ -1,1 +1,66 @@
-fn main() {}
+//! The matching core next to the raw automata, on the same normalised
+//! texts and the same dictionary (every pattern of the shipped
+//! dictionaries). Segmentation is done beforehand and not measured.
+//! Throughput is of the normalised text.
+
+mod common;
+
+use aho_corasick::AhoCorasick;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use daachorse::{CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
+use std::hint::black_box;
+use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_text::Analyzed;
+
+fn matching(c: &mut Criterion) {
+    let texts = common::corpus();
+    let lexicon = Lexicon::builtin().expect("shipped dictionaries compile");
+    let analyzed: Vec<Analyzed> = texts
+        .iter()
+        .map(|t| lexicon.analyzer().analyze(t))
+        .collect();
+    let bytes: usize = analyzed.iter().map(|a| a.normalized().len()).sum();
+    let patterns: Vec<&str> = lexicon.patterns().collect();
+    let daac = CharwiseDoubleArrayAhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build::<_, _, u32>(&patterns)
+        .expect("daachorse builds");
+    let ac = AhoCorasick::new(&patterns).expect("aho-corasick builds");
+
+    let mut g = c.benchmark_group("matching");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("core_match_and_score", |b| {
+        let mut scratch = Scratch::new(&lexicon);
+        b.iter(|| {
+            let mut flagged = 0;
+            for a in &analyzed {
+                lexicon.score_into(black_box(a), &mut scratch);
+                flagged += scratch.flagged().len();
+            }
+            flagged
+        })
+    });
+    g.bench_function("raw_daachorse_overlapping", |b| {
+        b.iter(|| {
+            analyzed
+                .iter()
+                .map(|a| {
+                    daac.find_overlapping_iter(black_box(a.normalized()))
+                        .count()
+                })
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("raw_aho_corasick_overlapping", |b| {
+        b.iter(|| {
+            analyzed
+                .iter()
+                .map(|a| ac.find_overlapping_iter(black_box(a.normalized())).count())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, matching);
+criterion_main!(benches);

@@ -419,11 +419,12 @@ impl Builder {
         );
         let cat_unless = self.context_list(file, &h.unless_any);
         let cat_before = self.context_list(file, &h.unless_before);
-        if !ok {
-            return;
-        }
+        // With a bad header the groups are still checked, so that one run
+        // reports every problem; the category itself is not kept.
         let cat_index = self.categories.len() as u16;
-        self.category_ids.insert(id.clone(), file.name.to_string());
+        if ok {
+            self.category_ids.insert(id.clone(), file.name.to_string());
+        }
 
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut n_terms = 0;
@@ -533,6 +534,9 @@ impl Builder {
                     n_terms += 1;
                 }
             }
+        }
+        if !ok {
+            return;
         }
         self.categories.push(Category {
             id,

@@ -62,6 +62,8 @@ pub struct Scratch {
     /// others hold stale values and read as 0).
     touched: Vec<u16>,
     category_seen: Vec<u32>,
+    /// Spans of counted term occurrences, per category: (category, start, end).
+    covered: Vec<(u16, u32, u32)>,
     /// Terms that counted, in order of first appearance.
     counted: Vec<u32>,
     flagged: Vec<Flag>,
@@ -107,6 +109,7 @@ impl Scratch {
         self.casualty_hits.clear();
         self.cue_hits.clear();
         self.touched.clear();
+        self.covered.clear();
         self.counted.clear();
         self.flagged.clear();
         self.regions.clear();
@@ -230,6 +233,14 @@ impl Lexicon {
 
         // Main terms first; support terms only count for categories a main
         // term opened, so they are only looked at for those.
+        // Left to right, longer first at the same start: a term inside a
+        // longer counted term of its category is the same mention and does
+        // not count again (发生爆炸 holds 爆炸, 浓烟滚滚 holds 浓烟).
+        if scratch.term_hits.len() > 1 {
+            scratch
+                .term_hits
+                .sort_unstable_by_key(|h| (h.start, std::cmp::Reverse(h.end), h.id));
+        }
         for pass_support in [false, true] {
             for i in 0..scratch.term_hits.len() {
                 let h = scratch.term_hits[i];
@@ -290,6 +301,11 @@ impl Lexicon {
     fn count_term(&self, analyzed: &Analyzed, scratch: &mut Scratch, h: Hit) {
         let term = &self.terms[h.id as usize];
         let c = term.category as usize;
+        if scratch.covered.iter().any(|&(cc, s, e)| {
+            cc as usize == c && s <= h.start && h.end <= e && e - s > h.end - h.start
+        }) {
+            return;
+        }
         let factor = if self.whole(analyzed, h.start, h.end) {
             1.0
         } else {
@@ -308,6 +324,8 @@ impl Lexicon {
         {
             return;
         }
+        // This occurrence stands: whatever it adds, it covers its span.
+        scratch.covered.push((c as u16, h.start, h.end));
         let t = h.id as usize;
         let generation = scratch.generation;
         let gained = if scratch.term_seen[t] == generation {

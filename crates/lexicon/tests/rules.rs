@@ -1,0 +1,369 @@
+//! The matching rules, through the public API, on small dictionaries
+//! written here (so the tests do not depend on the shipped dictionaries'
+//! contents), plus a few checks of the shipped ones.
+
+use yuqing_lexicon::{DictSource, Lexicon, Scratch};
+use yuqing_model::Level;
+
+fn src(name: &str, text: &str) -> DictSource {
+    DictSource {
+        name: name.to_string(),
+        text: text.to_string(),
+    }
+}
+
+const SHARED: &str = r#"
+[sets]
+drill = ["演练", "演习"]
+negation = ["没有", "未", "并未"]
+
+[severity]
+dead = ["死亡", "遇难", "死"]
+injured = ["受伤", "伤"]
+missing = ["失联"]
+trapped = ["被困"]
+
+[[severity.cue]]
+level = "red"
+terms = ["红色预警"]
+
+[[severity.cue]]
+level = "yellow"
+terms = ["疏散"]
+"#;
+
+const EXPLOSION: &str = r#"
+[category]
+id = "explosion"
+name_zh = "爆炸"
+name_en = "Explosion"
+threshold = 2.0
+unless_any = ["@drill", "爆炸性新闻"]
+unless_before = ["@negation"]
+
+[[group]]
+weight = 2.0
+terms = ["爆炸", "闪爆"]
+
+[[group]]
+weight = 1.0
+requires_any = ["化工", "氯气", "氨", "燃气"]
+terms = ["泄漏"]
+
+[[group]]
+weight = 1.0
+terms = ["巨响"]
+
+[[group]]
+weight = 0.5
+support = true
+terms = ["现场", "消防"]
+
+[[group]]
+weight = 2.0
+severity = "orange"
+terms = ["特大爆炸"]
+"#;
+
+const REGIONS: &str = r#"
+[[province]]
+name = "安徽省|安徽"
+divisions = ["滁州市|滁州", "合肥市|合肥"]
+"#;
+
+fn lexicon() -> Lexicon {
+    Lexicon::compile(&[
+        src("shared.toml", SHARED),
+        src("explosion.toml", EXPLOSION),
+        src("regions.toml", REGIONS),
+    ])
+    .expect("test dictionaries compile")
+}
+
+struct Outcome {
+    score: f32,
+    flagged: bool,
+    terms: Vec<String>,
+    regions: Vec<String>,
+    severity: Option<yuqing_lexicon::SeverityOutcome>,
+}
+
+fn score(l: &Lexicon, text: &str) -> Outcome {
+    let mut s = Scratch::new(l);
+    let a = l.analyzer().analyze(text);
+    l.score_into(&a, &mut s);
+    Outcome {
+        score: s.score(l, 0),
+        flagged: s.flagged().iter().any(|f| f.category == 0),
+        terms: s.terms(l, 0).map(str::to_string).collect(),
+        regions: s
+            .regions()
+            .iter()
+            .map(|&r| l.regions()[r as usize].name.clone())
+            .collect(),
+        severity: s.severity(),
+    }
+}
+
+#[test]
+fn a_term_counts_only_on_token_boundaries() {
+    let l = lexicon();
+    // 爆炸性 is one jieba token: 爆炸 inside it is no explosion.
+    let o = score(&l, "这是一条爆炸性的消息");
+    assert!(!o.flagged, "{:?}", o.terms);
+    assert_eq!(o.score, 0.0);
+    // 发生爆炸 is one jieba token too, but 发生 + 爆炸 are both words.
+    let o = score(&l, "某化工厂发生爆炸");
+    assert!(o.flagged);
+    assert_eq!(o.terms, vec!["爆炸"]);
+}
+
+#[test]
+fn requires_any_needs_its_context_within_the_window() {
+    let l = lexicon();
+    let near = score(&l, "一处燃气管道泄漏，巨响传来");
+    assert!(near.flagged, "{:?}", near.terms);
+    assert!(near.terms.contains(&"泄漏".to_string()));
+    // 泄漏 of a secret is no incident.
+    let far = score(&l, "公司机密泄漏，巨响传来");
+    assert!(!far.flagged, "{:?}", far.terms);
+    assert_eq!(far.terms, vec!["巨响"]);
+    // The context word must be within 20 characters (the default window).
+    let text = format!("燃气{}泄漏，巨响", "的".repeat(30));
+    assert!(!score(&l, &text).terms.contains(&"泄漏".to_string()));
+}
+
+#[test]
+fn unless_any_suppresses_drills_and_figures_of_speech() {
+    let l = lexicon();
+    assert!(score(&l, "化工厂发生爆炸").flagged);
+    let drill = score(&l, "消防队在化工厂开展爆炸应急演练");
+    assert!(!drill.flagged, "{:?}", drill.terms);
+    // The figure itself is listed as context: it overlaps the term.
+    assert!(!score(&l, "爆炸性新闻").flagged);
+}
+
+#[test]
+fn unless_before_suppresses_negated_terms_only_when_close() {
+    let l = lexicon();
+    assert!(!score(&l, "厂区没有发生爆炸").flagged);
+    assert!(!score(&l, "厂区并未发生爆炸").flagged);
+    // A negation further away does not reach the term.
+    assert!(score(&l, "没有人想到工厂会突然爆炸").flagged);
+    // 未 inside the word 未来 is not a negation.
+    assert!(score(&l, "未来爆炸").flagged);
+}
+
+#[test]
+fn support_terms_count_only_beside_a_main_term() {
+    let l = lexicon();
+    let o = score(&l, "消防赶到现场");
+    assert_eq!(o.score, 0.0);
+    assert!(o.terms.is_empty());
+    // 巨响 (1.0) + support (0.5 + 0.5) reaches the threshold of 2.
+    let o = score(&l, "一声巨响，消防赶到现场");
+    assert!(o.flagged, "{:?}", o.terms);
+    assert_eq!(o.score, 2.0);
+    assert_eq!(o.terms, vec!["巨响", "消防", "现场"]);
+}
+
+#[test]
+fn a_term_inside_a_longer_counted_term_is_the_same_mention() {
+    let src_text = EXPLOSION.replace(
+        "terms = [\"爆炸\", \"闪爆\"]",
+        "terms = [\"爆炸\", \"闪爆\", \"燃气爆炸\"]",
+    );
+    let l =
+        Lexicon::compile(&[src("shared.toml", SHARED), src("explosion.toml", &src_text)]).unwrap();
+    // 燃气爆炸 holds 爆炸: one mention, weight 2, not 4.
+    let o = score(&l, "小区燃气爆炸");
+    assert_eq!(o.terms, vec!["燃气爆炸"]);
+    assert_eq!(o.score, 2.0);
+    // A second, separate mention of 爆炸 is a second term.
+    let o = score(&l, "小区燃气爆炸，随后又一次爆炸");
+    assert_eq!(o.terms, vec!["燃气爆炸", "爆炸"]);
+    assert_eq!(o.score, 4.0);
+}
+
+#[test]
+fn each_distinct_term_counts_once() {
+    let l = lexicon();
+    let o = score(&l, "巨响，巨响，又是巨响");
+    assert_eq!(o.score, 1.0);
+    assert!(!o.flagged);
+}
+
+#[test]
+fn traditional_text_scores_like_its_simplified_twin() {
+    let l = lexicon();
+    let simplified = score(&l, "滁州化工厂发生爆炸，现场3人死亡");
+    let traditional = score(&l, "滁州化工廠發生爆炸，現場3人死亡");
+    assert!(simplified.flagged);
+    assert_eq!(simplified.score, traditional.score);
+    assert_eq!(simplified.terms, traditional.terms);
+    assert_eq!(simplified.regions, traditional.regions);
+    assert_eq!(simplified.severity, traditional.severity);
+    // Full-width and upper-case folding too.
+    let wide = score(&l, "滁州化工厂发生爆炸，现场３人死亡");
+    assert_eq!(wide.severity, simplified.severity);
+}
+
+#[test]
+fn regions_bring_their_province_and_need_whole_tokens() {
+    let l = lexicon();
+    assert_eq!(score(&l, "滁州发生爆炸").regions, vec!["安徽省", "滁州市"]);
+    assert_eq!(
+        score(&l, "合肥和滁州市").regions,
+        vec!["安徽省", "合肥市", "滁州市"]
+    );
+    assert!(score(&l, "今天天气不错").regions.is_empty());
+}
+
+#[test]
+fn casualties_grade_the_level() {
+    let l = lexicon();
+    let sev = |t: &str| score(&l, t).severity.expect("flagged");
+    let s = sev("化工厂爆炸造成3人死亡、12人受伤");
+    assert_eq!((s.dead, s.injured, s.level), (3, 12, Level::Yellow));
+    let s = sev("爆炸已致13死199伤");
+    assert_eq!((s.dead, s.injured, s.level), (13, 199, Level::Red));
+    let s = sev("爆炸事故遇难人数已上升至十二人");
+    assert_eq!((s.dead, s.level), (12, Level::Orange));
+    let s = sev("厂区爆炸，1人受伤，2人失联");
+    assert_eq!((s.injured, s.missing, s.level), (1, 2, Level::Blue));
+    // Deaths include the missing: 2 + 1 = 3 reaches yellow.
+    let s = sev("厂区爆炸，2人死亡，1人失联");
+    assert_eq!(s.level, Level::Yellow);
+    // Cues and group severities raise the floor.
+    assert_eq!(sev("气象台发布红色预警，化工厂爆炸").level, Level::Red);
+    assert_eq!(sev("化工厂爆炸，周边居民紧急疏散").level, Level::Yellow);
+    assert_eq!(sev("发生特大爆炸").level, Level::Orange);
+    // No severity for a post that reports no incident.
+    assert!(score(&l, "3人死亡").severity.is_none());
+}
+
+fn errors(files: &[(&str, &str)]) -> Vec<String> {
+    let sources: Vec<DictSource> = files.iter().map(|(n, t)| src(n, t)).collect();
+    match Lexicon::compile(&sources) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors().iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn bad_dictionaries_get_errors_with_file_line_and_term() {
+    let e = errors(&[
+        ("shared.toml", SHARED),
+        (
+            "fire.toml",
+            "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = 2.0\n\n[[group]]\nweight = 2.0\nterms = [\"火灾\", \"起火\",\n  \"火灾\"]\n",
+        ),
+    ]);
+    assert_eq!(
+        e,
+        vec!["fire.toml:10:3: term `火灾`: listed twice in this category (first at line 9)"]
+    );
+
+    let e = errors(&[(
+        "fire.toml",
+        "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = 2.0\n[[group]]\nweight = 2.0\nterms = [\"火災\"]\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("fire.toml:8:10: term `火災`: term is not in normal form"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("write it as `火灾`"), "{e:?}");
+
+    let e = errors(&[(
+        "fire.toml",
+        "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = 2.0\n[[group]]\nwieght = 2.0\nterms = [\"火灾\"]\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("fire.toml:7:1: unknown field `wieght`"),
+        "{e:?}"
+    );
+
+    let e = errors(&[("fire.toml", "[category]\nid = \"fire\"\nname_zh = 火灾\n")]);
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("fire.toml:3:"), "{e:?}");
+
+    let e = errors(&[(
+        "fires.toml",
+        "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = -1\n[[group]]\nweight = 2.0\nunless_any = [\"@nope\"]\nterms = [\"火灾\"]\n",
+    )]);
+    assert!(
+        e.iter()
+            .any(|m| m
+                .starts_with("fires.toml:2:6: category id `fire` does not match the file name")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("fires.toml:5:13: threshold must be a number above 0")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("fires.toml:8:15: unknown set `@nope`")),
+        "{e:?}"
+    );
+
+    let e = errors(&[(
+        "regions.toml",
+        "[[province]]\nname = \"安徽省|安徽\"\ndivisions = [\"滁州市|安徽\"]\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "regions.toml:3:14: term `安徽`: `安徽` already names 安徽省 (each name or alias must point to one region)"
+        ]
+    );
+
+    let e = errors(&[]);
+    assert!(e[0].contains("no category files"), "{e:?}");
+}
+
+#[test]
+fn the_shipped_dictionaries_compile_and_keep_their_promises() {
+    let l = Lexicon::builtin().expect("shipped dictionaries compile");
+    let ids: Vec<&str> = l.categories().iter().map(|c| c.id.as_str()).collect();
+    for id in [
+        "pollution",
+        "flood",
+        "drought",
+        "geohazard",
+        "fire",
+        "explosion",
+        "work_safety",
+        "traffic",
+        "food_drug",
+        "public_health",
+        "violence",
+        "fraud",
+        "outage",
+    ] {
+        assert!(ids.contains(&id), "missing category {id}");
+    }
+    assert!(l.stats().terms >= 500, "{:?}", l.stats());
+    // Every provincial-level division and every prefecture-level one.
+    let provinces = l.regions().iter().filter(|r| r.parent.is_none()).count();
+    assert_eq!(provinces, 34);
+    assert!(l.regions().len() > 333, "{}", l.regions().len());
+    let flagged = |t: &str| {
+        let mut s = Scratch::new(&l);
+        l.score_into(&l.analyzer().analyze(t), &mut s);
+        s.flagged()
+            .iter()
+            .map(|f| l.category(f.category).id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(flagged("这是一条爆炸性新闻").is_empty());
+    assert!(flagged("新专辑销量火爆").is_empty());
+    assert!(flagged("消防支队组织开展高层建筑火灾应急演练").is_empty());
+    assert!(flagged("经核实，网传某地发生爆炸系谣言").is_empty());
+    assert!(flagged("某化工厂发生爆炸").contains(&"explosion".to_string()));
+    assert!(flagged("高速公路发生多车相撞事故").contains(&"traffic".to_string()));
+    assert!(flagged("滁河水污染，大量死鱼").contains(&"pollution".to_string()));
+}

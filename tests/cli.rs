@@ -1,0 +1,377 @@
+//! `yuqing score`, `eval` and `dict`, run as a user would: the real binary,
+//! files on disk, stdin, exit codes, stdout and stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn yuqing() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_yuqing"))
+}
+
+fn run(args: &[&str]) -> Output {
+    yuqing().args(args).output().expect("yuqing runs")
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = yuqing()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("yuqing runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("yuqing finishes")
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write fixture");
+    p
+}
+
+fn stdout_json(o: &Output) -> Vec<Value> {
+    String::from_utf8(o.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn post(id: &str, text: &str) -> String {
+    serde_json::json!({"id": id, "text": text, "ts": "2024-07-01T08:30:00+08:00"}).to_string()
+}
+
+#[test]
+fn score_writes_valid_posts_in_order_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input: Vec<u8> = Vec::new();
+    let lines: Vec<Vec<u8>> = vec![
+        post("p1", "滁州一化工厂发生爆炸，造成3人死亡、12人受伤").into_bytes(),
+        br#"{"id":"p2","text":"#.to_vec(),
+        br#"{"id":"p3","text":"no time"}"#.to_vec(),
+        br#"{"id":4,"text":"t","ts":1719793800}"#.to_vec(),
+        b"{\"id\":\"p5\",\"text\":\"\xff\xfe\",\"ts\":1}".to_vec(),
+        b"[1,2,3]".to_vec(),
+        b"   ".to_vec(),
+        post("p8", "今天和朋友去吃了火锅，好开心").into_bytes(),
+        br#"{"id":"p9","text":"t","ts":"next tuesday"}"#.to_vec(),
+        post("p10", "高速公路发生多车相撞事故").into_bytes(),
+    ];
+    for l in &lines {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    let file = write(dir.path(), "posts.jsonl", &input);
+    let o = run(&["score", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout_json(&o);
+    let ids: Vec<&str> = out.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["p1", "p8", "p10"]);
+
+    let err = stderr(&o);
+    assert!(err.contains("line 2: malformed JSON at column"), "{err}");
+    assert!(err.contains("line 3: missing required field `ts`"), "{err}");
+    assert!(
+        err.contains("line 4: field `id`: invalid type: integer `4`, expected a string"),
+        "{err}"
+    );
+    assert!(err.contains("line 5: invalid UTF-8 at byte 19"), "{err}");
+    assert!(
+        err.contains("line 6: expected a JSON object, found an array"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 9: field `ts`: `next tuesday` is not an RFC 3339 timestamp"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 7:"),
+        "a blank line is not an error: {err}"
+    );
+    assert!(
+        err.contains("yuqing score: 10 lines: 3 posts scored, 6 invalid, 2 flagged"),
+        "{err}"
+    );
+}
+
+#[test]
+fn score_output_has_the_post_categories_regions_and_severity() {
+    let input = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": "a", "text": "滁州一化工厂发生爆炸，造成3人死亡、12人受伤", "ts": 1719793800,
+            "platform": "weibo", "author": "u1", "likes": 7, "unknown_field": [1, 2]}),
+        post("b", "今天天气不错，适合出去走走")
+    );
+    let o = run_stdin(&["score", "-"], input.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout_json(&o);
+    let a = &out[0];
+    assert_eq!(a["ts"], "2024-07-01T00:30:00Z");
+    assert_eq!(a["platform"], "weibo");
+    assert_eq!(a["likes"], 7);
+    assert!(a.get("unknown_field").is_none());
+    let cats = a["categories"].as_array().unwrap();
+    let explosion = cats
+        .iter()
+        .find(|c| c["id"] == "explosion")
+        .expect("explosion flagged");
+    assert!(explosion["score"].as_f64().unwrap() >= 2.0);
+    assert!(
+        explosion["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "发生爆炸")
+    );
+    assert_eq!(a["regions"], serde_json::json!(["安徽省", "滁州市"]));
+    assert_eq!(a["severity"]["level"], "yellow");
+    assert_eq!(a["severity"]["dead"], 3);
+    assert_eq!(a["severity"]["injured"], 12);
+
+    let b = &out[1];
+    assert_eq!(b["categories"], serde_json::json!([]));
+    assert_eq!(b["regions"], serde_json::json!([]));
+    assert_eq!(b["severity"], Value::Null);
+}
+
+#[test]
+fn a_traditional_post_scores_like_its_simplified_twin() {
+    let input = format!(
+        "{}\n{}\n",
+        post("s", "滁州一化工厂发生爆炸，现场浓烟滚滚，3人受伤"),
+        post("t", "滁州一化工廠發生爆炸，現場濃煙滾滾，3人受傷")
+    );
+    let o = run_stdin(&["score"], input.as_bytes());
+    let out = stdout_json(&o);
+    assert!(!out[0]["categories"].as_array().unwrap().is_empty());
+    for key in ["categories", "regions", "severity"] {
+        assert_eq!(out[0][key], out[1][key], "{key}");
+    }
+}
+
+#[test]
+fn empty_input_is_fine() {
+    let o = run_stdin(&["score"], b"");
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("yuqing score: 0 lines: 0 posts scored, 0 invalid"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unreadable_input_fails_with_its_name() {
+    let o = run(&["score", "/nonexistent/posts.jsonl"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot open /nonexistent/posts.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn oversized_lines_and_texts_are_reported_and_skipped() {
+    let huge_line = format!(r#"{{"id":"h","text":"{}","ts":1}}"#, "x".repeat(1 << 21));
+    let big_text = format!(r#"{{"id":"b","text":"{}","ts":1}}"#, "x".repeat(70_000));
+    let input = format!("{huge_line}\n{big_text}\n{}\n", post("ok", "好"));
+    let o = run_stdin(&["score"], input.as_bytes());
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "line 1: line is {} bytes, over the limit of 1048576",
+            huge_line.len()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 2: field `text`: is 70000 bytes, over the limit of 65536"),
+        "{err}"
+    );
+    assert_eq!(stdout_json(&o).len(), 1);
+}
+
+#[test]
+fn default_ts_fills_posts_without_one() {
+    let o = run_stdin(
+        &["score", "--default-ts", "2024-01-01T00:00:00Z"],
+        br#"{"id":"a","text":"x"}"#,
+    );
+    assert_eq!(stdout_json(&o)[0]["ts"], "2024-01-01T00:00:00Z");
+    let o = run_stdin(&["score", "--default-ts", "soon"], b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--default-ts `soon`"), "{}", stderr(&o));
+}
+
+fn shipped_dictionaries(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn dict_check_accepts_the_shipped_dictionaries() {
+    let o = run(&["dict", "check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("ok: built-in dictionaries: 13 categories"),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    let o = run(&["dict", "check", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn dict_check_reports_every_error_with_file_line_and_term() {
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    let fire = std::fs::read_to_string(dir.path().join("fire.toml")).unwrap();
+    let broken = fire.replacen(
+        "\"火灾\", \"失火\"",
+        "\"火灾\", \"火災\", \"失火\", \"火灾\"",
+        1,
+    );
+    assert_ne!(fire, broken, "the fixture edit applies");
+    write(dir.path(), "fire.toml", broken.as_bytes());
+    write(
+        dir.path(),
+        "flood.toml",
+        b"[category]\nid = \"flood\"\nthreshold = \"high\"\n",
+    );
+    let o = run(&["dict", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let fire_path = dir.path().join("fire.toml");
+    let flood_path = dir.path().join("flood.toml");
+    // Where the edit landed, counted the way an editor does (1-based).
+    let (line_no, line) = broken
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("火災"))
+        .map(|(i, l)| (i + 1, l))
+        .unwrap();
+    let col = |needle: &str, nth: usize| {
+        let byte = line.match_indices(needle).nth(nth).unwrap().0;
+        line[..byte].chars().count() + 1
+    };
+    assert!(
+        err.contains(&format!(
+            "{}:{line_no}:{}: term `火災`: term is not in normal form",
+            fire_path.display(),
+            col("\"火災\"", 0)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:{line_no}:{}: term `火灾`: listed twice in this category (first at line {line_no})",
+            fire_path.display(),
+            col("\"火灾\"", 1)
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:3:13: invalid type: string \"high\", expected f32",
+            flood_path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("3 errors"), "{err}");
+
+    // score refuses to run on them, naming the problem.
+    let o = run_stdin(
+        &["score", "--dictionaries", dir.path().to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("term `火災`"), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_reports_precision_recall_and_false_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = [
+        (r#"["explosion"]"#, "某化工厂发生爆炸，现场浓烟滚滚"),
+        (r#"["traffic"]"#, "高速公路发生多车相撞事故"),
+        (r#"["fire","explosion"]"#, "居民楼突发火灾"),
+        (r#"["flood"]"#, "今天的晚饭很好吃"),
+        ("[]", "新专辑销量火爆"),
+        ("[]", "消防支队开展火灾应急演练"),
+        ("[]", "周末和朋友去爬山"),
+        ("[]", "这家店的菜被骗子吹上了天，高速公路发生多车相撞事故"),
+    ];
+    let mut input = String::new();
+    for (i, (expected, text)) in labels.iter().enumerate() {
+        input.push_str(&format!(
+            r#"{{"id":"e{i}","text":"{text}","expected":{expected}}}"#
+        ));
+        input.push('\n');
+    }
+    input.push_str("{\"id\":\"bad\",\"text\":\"x\",\"expected\":[\"weather\"]}\n");
+    let file = write(dir.path(), "labels.jsonl", input.as_bytes());
+    let o = run(&["eval", "--labels", file.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["posts"], 8);
+    assert_eq!(r["incidents"], 4);
+    assert_eq!(r["invalid_lines"], 1);
+    assert_eq!(r["incident_recall"], 0.75);
+    assert_eq!(r["false_flag_rate"], 0.25);
+    assert_eq!(r["misses"][0]["id"], "e3");
+    assert_eq!(r["false_flags"][0]["id"], "e7");
+    let traffic = r["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "traffic")
+        .unwrap();
+    assert_eq!(
+        (traffic["tp"].as_u64(), traffic["fp"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(traffic["precision"], 0.5);
+    assert!(
+        stderr(&o).contains("line 9: unknown category `weather` in `expected`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&[
+        "eval",
+        "--labels",
+        file.to_str().unwrap(),
+        "--min-recall",
+        "0.9",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("incident recall 0.750 is below --min-recall 0.9"),
+        "{}",
+        stderr(&o)
+    );
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("incident recall  0.750  (3/4"), "{table}");
+    assert!(table.contains("false-flag rate  0.250  (1/4"), "{table}");
+}

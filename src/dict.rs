@@ -51,6 +51,15 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            // One-character terms match almost everywhere and switch off the
+            // automaton's two-character prefilter for every post.
+            for p in lexicon.primary_patterns() {
+                if p.chars().count() == 1 {
+                    eprintln!(
+                        "warning: one-character term or region `{p}`: it slows the scan of every post and is rarely unambiguous; prefer the words it appears in"
+                    );
+                }
+            }
             println!(
                 "ok: {where_}: {} categories, {} terms, {} regions, {} context sets, {} automaton patterns ({} words new to jieba)",
                 s.categories,

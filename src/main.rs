@@ -9,6 +9,7 @@ mod dict;
 mod eval;
 mod lines;
 mod score;
+mod segeval;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     },
     /// Throughput of each stage on one corpus, measured in one run, with ratios.
     Bench(bench::Args),
+    /// Word segmentation against hand-segmented text: jieba alone and with the keywords.
+    SegEval(segeval::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Dict { command } => dict::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::SegEval(args) => segeval::run(args),
     };
     match result {
         Ok(code) => code,

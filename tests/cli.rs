@@ -375,3 +375,28 @@ fn eval_reports_precision_recall_and_false_flags() {
     assert!(table.contains("incident recall  0.750  (3/4"), "{table}");
     assert!(table.contains("false-flag rate  0.250  (1/4"), "{table}");
 }
+
+#[test]
+fn seg_eval_scores_segmentation_against_gold_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let gold = [
+        r#"{"text":"滁河水污染严重","segmented":"滁河 水污染 严重"}"#,
+        r#"{"text":"今天天气很好","segmented":"今天 天气 很 好"}"#,
+        r#"{"text":"没有金标","segmented":"没有金标"}"#,
+        r#"not json"#,
+    ];
+    let file = write(dir.path(), "gold.jsonl", gold.join("\n").as_bytes());
+    let o = run(&["seg-eval", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(2 sentences, 2 skipped"), "{out}");
+    // With the keywords, 滁河水污染 splits like the gold; jieba alone does not.
+    let f1 = |name: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert!(
+        f1("jieba + yuqing keywords") > f1("jieba, default dictionary"),
+        "{out}"
+    );
+}

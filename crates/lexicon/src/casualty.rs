@@ -108,6 +108,8 @@ pub(crate) fn parse_number(s: &str) -> Option<u32> {
             _ => return None,
         })
     };
+    // Checked arithmetic throughout: a run of numerals in a post can be
+    // anything (一万万万万万 …), and overflow is "not a count", not a panic.
     let mut total: u32 = 0;
     let mut section: u32 = 0;
     let mut pending: Option<u32> = None;
@@ -131,11 +133,11 @@ pub(crate) fn parse_number(s: &str) -> Option<u32> {
             _ => return None,
         };
         if unit == 10_000 {
-            let value = section + pending.take().unwrap_or(0);
+            let value = section.checked_add(pending.take().unwrap_or(0))?;
             if value == 0 && total == 0 {
                 return None; // 万 needs something before it
             }
-            total = (total + value) * 10_000;
+            total = total.checked_add(value)?.checked_mul(10_000)?;
             section = 0;
             last_unit = u32::MAX;
             continue;
@@ -145,10 +147,12 @@ pub(crate) fn parse_number(s: &str) -> Option<u32> {
         }
         // A leading unit means one of it (十二 = 12, 百余 = 100).
         let d = pending.take().unwrap_or(1);
-        section += d * unit;
+        section = section.checked_add(d * unit)?;
         last_unit = unit;
     }
-    let n = total + section + pending.unwrap_or(0);
+    let n = total
+        .checked_add(section)?
+        .checked_add(pending.unwrap_or(0))?;
     (n > 0 || s.contains(['零', '〇']))
         .then_some(n)
         .filter(|&n| n <= 1_000_000)
@@ -265,6 +269,30 @@ mod tests {
         for s in ["万一", "三五", "十百", "", "1二"] {
             assert_eq!(parse_number(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn any_run_of_numerals_parses_or_is_refused_without_panic() {
+        let alphabet: Vec<char> = "零〇一二两三四五六七八九十百千万数几1".chars().collect();
+        let mut buf = String::new();
+        let n = alphabet.len();
+        for len in 1..=4u32 {
+            for mut code in 0..n.pow(len) {
+                buf.clear();
+                for _ in 0..len {
+                    buf.push(alphabet[code % n]);
+                    code /= n;
+                }
+                if let Some(v) = parse_number(&buf) {
+                    assert!(v <= 1_000_000, "{buf} -> {v}");
+                }
+            }
+        }
+        assert_eq!(parse_number(&"万".repeat(40)), None);
+        assert_eq!(parse_number(&format!("一{}", "万".repeat(40))), None);
+        let text = format!("爆炸致死亡{}人", "九万".repeat(30));
+        let s = text.find("死亡").unwrap();
+        assert_eq!(count_near(&text, s, s + 6), None);
     }
 
     #[test]

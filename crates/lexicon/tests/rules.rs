@@ -367,3 +367,38 @@ fn the_shipped_dictionaries_compile_and_keep_their_promises() {
     assert!(flagged("高速公路发生多车相撞事故").contains(&"traffic".to_string()));
     assert!(flagged("滁河水污染，大量死鱼").contains(&"pollution".to_string()));
 }
+
+#[test]
+fn arbitrary_text_never_panics_and_offsets_map_back() {
+    let l = Lexicon::builtin().expect("shipped dictionaries compile");
+    let mut s = Scratch::new(&l);
+    // Characters that stress every stage: ideographs (simplified and
+    // traditional), casualty words and numerals, full-width forms, spaces,
+    // zero-width and control characters, Latin, emoji, combining marks.
+    let alphabet: Vec<char> = "火灾爆炸死亡受伤人名三十百万1２3 　\t\n\u{200b}\u{7}aZＡ發災傷乾著于的了，。！😀é\u{301}滁州市爆炸性"
+        .chars()
+        .collect();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..3000 {
+        let len = (next() % 60) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let a = l.analyzer().analyze(&text);
+        l.score_into(&a, &mut s);
+        for t in a.tokens() {
+            assert!(
+                t.orig_start <= t.orig_end && t.orig_end <= text.len(),
+                "{text:?}"
+            );
+            assert!(text.is_char_boundary(t.orig_start) && text.is_char_boundary(t.orig_end));
+        }
+        let _ = s.severity();
+    }
+}

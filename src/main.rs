@@ -7,9 +7,12 @@
 mod bench;
 mod dict;
 mod eval;
+mod index_cmd;
 mod lines;
 mod score;
+mod search_cmd;
 mod segeval;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +41,12 @@ enum Command {
     Score(score::Args),
     /// Measure the dictionaries against labelled posts: precision, recall, false flags.
     Eval(eval::Args),
+    /// Bulk-load JSONL posts into the search index (score, then index).
+    Index(index_cmd::Args),
+    /// Serve the HTTP API over an existing index.
+    Serve(serve::Args),
+    /// Search the index from the terminal.
+    Search(search_cmd::Args),
     /// Dictionary tools.
     Dict {
         #[command(subcommand)]
@@ -54,6 +63,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Index(args) => index_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),
         Command::Bench(args) => bench::run(args),
         Command::SegEval(args) => segeval::run(args),
@@ -65,6 +77,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Loads the dictionaries from `dir`, or the built-in ones.

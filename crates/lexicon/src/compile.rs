@@ -729,8 +729,14 @@ impl Builder {
         let analyzer = Analyzer::with_normalizer(self.normalizer, keywords, options);
         let segmenter_words_added = analyzer.segmenter().added_words();
 
+        let region_names = self
+            .region_names
+            .into_iter()
+            .map(|(name, (id, _))| (name, id))
+            .collect();
         Ok(Lexicon {
-            analyzer,
+            analyzer: std::sync::Arc::new(analyzer),
+            region_names,
             categories: self.categories,
             primary,
             secondary,

@@ -1,5 +1,7 @@
 //! The compiled, immutable form of a dictionary set.
 
+use std::sync::Arc;
+
 use daachorse::CharwiseDoubleArrayAhoCorasick;
 use yuqing_model::Level;
 use yuqing_text::{Analyzer, SegmenterOptions};
@@ -115,7 +117,7 @@ impl Default for Grades {
 /// A compiled dictionary set: automaton, flat arrays and the analyzer
 /// whose segmenter knows every keyword.
 pub struct Lexicon {
-    pub(crate) analyzer: Analyzer,
+    pub(crate) analyzer: Arc<Analyzer>,
     pub(crate) categories: Vec<Category>,
     /// Main terms and region names: scanned on every post.
     pub(crate) primary: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
@@ -131,6 +133,8 @@ pub struct Lexicon {
     pub(crate) rule_sets: Vec<u32>,
     pub(crate) set_count: usize,
     pub(crate) regions: Vec<Region>,
+    /// Every region name and alias → region index.
+    pub(crate) region_names: std::collections::HashMap<String, u32>,
     pub(crate) cue_levels: Vec<Level>,
     pub(crate) cue_patterns: Vec<u32>,
     pub(crate) grades: Grades,
@@ -166,6 +170,19 @@ impl Lexicon {
     /// Texts must be analysed by it before [`Lexicon::score_into`].
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
+    }
+
+    /// The analyzer, shared: for components that outlive a borrow of the
+    /// lexicon (the search index's query tokenizer).
+    pub fn shared_analyzer(&self) -> Arc<Analyzer> {
+        Arc::clone(&self.analyzer)
+    }
+
+    /// The region a name or alias designates (`滁州` → `滁州市`).
+    pub fn region_by_name(&self, name: &str) -> Option<&Region> {
+        self.region_names
+            .get(name)
+            .map(|&i| &self.regions[i as usize])
     }
 
     /// The categories, in file-name order. Indices are category numbers.

@@ -34,6 +34,20 @@ impl Token<'_> {
     }
 }
 
+/// A token as the search index takes it (see
+/// [`crate::Analyzer::index_tokens`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexToken<'a> {
+    /// The token, normalised.
+    pub text: &'a str,
+    /// Its position (sub-words share their word's position).
+    pub position: usize,
+    /// Byte range in the original text.
+    pub orig_start: usize,
+    /// End (exclusive) in the original text.
+    pub orig_end: usize,
+}
+
 /// Iterator over the tokens of an [`Analyzed`].
 pub struct Tokens<'a> {
     analyzed: &'a Analyzed,

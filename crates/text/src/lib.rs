@@ -33,7 +33,7 @@ mod normalize;
 mod segment;
 mod t2s;
 
-pub use analyzed::{Analyzed, Token, Tokens};
+pub use analyzed::{Analyzed, IndexToken, Token, Tokens};
 pub use normalize::{Normalized, Normalizer, OffsetMap};
 pub use segment::{Segmenter, SegmenterOptions};
 
@@ -99,6 +99,51 @@ impl Analyzer {
         self.normalizer.normalize_into(text, &mut out.normalized);
         self.segmenter
             .segment_into(out.normalized.as_str(), &mut out.bounds);
+    }
+
+    /// The tokens to put in a search index, in order: every word of
+    /// `analyzed` (punctuation and white space left out) numbered by
+    /// position, and, for words of three or more characters, the
+    /// dictionary words of two and three characters inside them at the same
+    /// position (jieba's search mode), so that a search for `爆炸` finds
+    /// `发生爆炸` and `工厂` finds `化工厂`. Queries use the words alone.
+    pub fn index_tokens(&self, analyzed: &Analyzed, mut f: impl FnMut(IndexToken<'_>)) {
+        let text = analyzed.normalized();
+        let mut position = 0;
+        for token in analyzed.tokens() {
+            if token.is_punctuation() {
+                continue;
+            }
+            f(IndexToken {
+                text: token.text,
+                position,
+                orig_start: token.orig_start,
+                orig_end: token.orig_end,
+            });
+            let chars: Vec<(usize, char)> = token.text.char_indices().collect();
+            if chars.len() >= 3 {
+                for width in [2usize, 3] {
+                    if chars.len() <= width {
+                        continue;
+                    }
+                    for i in 0..=chars.len() - width {
+                        let a = chars[i].0;
+                        let b = chars.get(i + width).map_or(token.text.len(), |c| c.0);
+                        let piece = &token.text[a..b];
+                        if self.segmenter.has_word(piece) {
+                            let (s, e) = (token.start + a, token.start + b);
+                            f(IndexToken {
+                                text: &text[s..e],
+                                position,
+                                orig_start: analyzed.normalization().to_original(s),
+                                orig_end: analyzed.normalization().to_original(e),
+                            });
+                        }
+                    }
+                }
+            }
+            position += 1;
+        }
     }
 
     /// Normalises and segments `text`.

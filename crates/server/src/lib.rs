@@ -1,0 +1,207 @@
+//! The HTTP API for analysts, over a [`PostIndex`].
+//!
+//! Routes (JSON; documented in `docs/api.md`):
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /api/v1/search` | `{"total": N, "hits": [...]}` |
+//! | `GET /api/v1/histogram` | `{"interval": "1h", "buckets": [{"start", "count"}]}` |
+//! | `GET /api/v1/facets` | `{"total": N, "categories": [...], "regions": [...]}` |
+//! | `GET /api/v1/posts/{id}` | the stored post |
+//! | `GET /healthz` | 200 while the process runs |
+//! | `GET /readyz` | 200 when the index is open |
+//!
+//! Every error is `{"error": {"code", "message"}}`: 400 for a bad
+//! parameter or query (the message names it), 404 for an unknown id or
+//! route, 500 only for the server's own failures. The server knows nothing
+//! of where posts come from.
+
+pub mod params;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use yuqing_index::{IndexError, PostIndex};
+use yuqing_lexicon::Lexicon;
+
+pub use params::ParamError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The index searched.
+    pub index: Arc<PostIndex>,
+    /// The dictionaries: category ids and region names for validating
+    /// parameters (and region aliases: `滁州` means `滁州市`).
+    pub lexicon: Arc<Lexicon>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        match &e {
+            IndexError::BadQuery { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.to_string())
+            }
+            IndexError::BadRequest { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
+            _ => {
+                tracing::error!(error = %e, "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server failed to answer; see its log",
+                )
+            }
+        }
+    }
+}
+
+/// Runs blocking index work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "search task failed");
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to answer; see its log",
+        ))
+    })
+}
+
+async fn search(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = params::search(raw.as_deref(), &s.lexicon)?;
+    let index = Arc::clone(&s.index);
+    let res = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
+    Ok(Json(res))
+}
+
+async fn histogram(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = params::histogram(raw.as_deref(), &s.lexicon)?;
+    let index = Arc::clone(&s.index);
+    let res = blocking(move || index.histogram(&req).map_err(ApiError::from)).await?;
+    Ok(Json(res))
+}
+
+async fn facets(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = params::facets(raw.as_deref(), &s.lexicon)?;
+    let index = Arc::clone(&s.index);
+    let res = blocking(move || index.facets(&req).map_err(ApiError::from)).await?;
+    Ok(Json(res))
+}
+
+async fn post(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if id.is_empty() || id.len() > yuqing_model::MAX_ID_BYTES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("post id must be 1 to {} bytes", yuqing_model::MAX_ID_BYTES),
+        ));
+    }
+    let index = Arc::clone(&s.index);
+    let wanted = id.clone();
+    let found = blocking(move || index.get(&wanted).map_err(ApiError::from)).await?;
+    match found {
+        Some(p) => Ok(Json(p)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no post with id `{id}`"),
+        )),
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    Json(json!({"status": "ready", "posts": s.index.num_docs()}))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such route: {}", uri.path()),
+    )
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/histogram", get(histogram))
+        .route("/api/v1/facets", get(facets))
+        .route("/api/v1/posts/{id}", get(post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

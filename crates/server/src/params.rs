@@ -1,0 +1,238 @@
+//! Query-string parameters to requests, with errors that name the
+//! parameter. Shared by the HTTP API and `yuqing search`.
+
+use std::fmt;
+
+use yuqing_index::{
+    FacetsRequest, Filters, HistogramRequest, Interval, MAX_LIMIT, SearchRequest, Sort,
+};
+use yuqing_lexicon::Lexicon;
+use yuqing_model::{Level, Timestamp};
+
+/// Longest query string accepted, in bytes.
+pub const MAX_QUERY_STRING_BYTES: usize = 16 * 1024;
+
+/// A bad parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    /// The parameter (or `query string`).
+    pub param: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "parameter `{}`: {}", self.param, self.message)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+fn err(param: &str, message: impl Into<String>) -> ParamError {
+    ParamError {
+        param: param.to_string(),
+        message: message.into(),
+    }
+}
+
+const FILTERS: &[&str] = &[
+    "q",
+    "category",
+    "region",
+    "platform",
+    "from",
+    "to",
+    "min_score",
+    "level",
+];
+
+/// Decodes `a=1&b=2`, refusing unknown and repeated parameters.
+pub fn pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, ParamError> {
+    let raw = raw.unwrap_or("");
+    if raw.len() > MAX_QUERY_STRING_BYTES {
+        return Err(err(
+            "query string",
+            format!(
+                "is {} bytes, over the limit of {MAX_QUERY_STRING_BYTES}",
+                raw.len()
+            ),
+        ));
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(err(
+                &k,
+                format!("unknown parameter (known: {})", allowed.join(", ")),
+            ));
+        }
+        if out.iter().any(|(seen, _)| *seen == k) {
+            return Err(err(&k, "given more than once"));
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(out)
+}
+
+fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number<T: std::str::FromStr>(
+    pairs: &[(String, String)],
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, ParamError> {
+    get(pairs, key)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| err(key, format!("`{v}` is not {what}")))
+        })
+        .transpose()
+}
+
+fn timestamp(pairs: &[(String, String)], key: &str) -> Result<Option<Timestamp>, ParamError> {
+    let Some(v) = get(pairs, key) else {
+        return Ok(None);
+    };
+    let parsed = match v.parse::<i64>() {
+        Ok(n) => Timestamp::from_epoch(n),
+        Err(_) => Timestamp::parse_rfc3339(v),
+    };
+    parsed.map(Some).map_err(|e| err(key, e.to_string()))
+}
+
+/// The filters, with category ids and region names checked against the
+/// dictionaries (region aliases resolve: `滁州` → `滁州市`).
+pub fn filters(pairs: &[(String, String)], lexicon: &Lexicon) -> Result<Filters, ParamError> {
+    let category = match get(pairs, "category") {
+        None => None,
+        Some(c) if lexicon.category_index(c).is_some() => Some(c.to_string()),
+        Some(c) => {
+            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
+            return Err(err(
+                "category",
+                format!("unknown category `{c}` (known: {})", known.join(", ")),
+            ));
+        }
+    };
+    let region = match get(pairs, "region") {
+        None => None,
+        Some(r) => match lexicon.region_by_name(r) {
+            Some(region) => Some(region.name.clone()),
+            None => {
+                return Err(err(
+                    "region",
+                    format!(
+                        "unknown region `{r}`: use a name from the gazetteer, e.g. 滁州市 or 滁州"
+                    ),
+                ));
+            }
+        },
+    };
+    let level = get(pairs, "level")
+        .map(|v| v.parse::<Level>().map_err(|e| err("level", e.to_string())))
+        .transpose()?;
+    let min_score = number::<f64>(pairs, "min_score", "a number")?;
+    if let Some(s) = min_score
+        && !(s.is_finite() && s >= 0.0)
+    {
+        return Err(err("min_score", "must be a number of at least 0"));
+    }
+    let from = timestamp(pairs, "from")?;
+    let to = timestamp(pairs, "to")?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(err("from", format!("{f} is not before `to` ({t})")));
+    }
+    Ok(Filters {
+        category,
+        region,
+        platform: get(pairs, "platform").map(str::to_string),
+        from,
+        to,
+        min_score,
+        level,
+    })
+}
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    FILTERS.iter().chain(extra).copied().collect()
+}
+
+/// `GET /api/v1/search` parameters: the filters, `sort`, `limit`, `offset`.
+pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, ParamError> {
+    let p = pairs(raw, &with(&["sort", "limit", "offset"]))?;
+    let sort = get(&p, "sort")
+        .map(|s| {
+            s.parse::<Sort>()
+                .map_err(|_| err("sort", format!("`{s}`: expected time, relevance or score")))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let limit = number::<usize>(&p, "limit", "a whole number")?.unwrap_or(20);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(err(
+            "limit",
+            format!("must be from 1 to {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    let offset = number::<usize>(&p, "offset", "a whole number")?.unwrap_or(0);
+    if offset > yuqing_index::MAX_OFFSET {
+        return Err(err(
+            "offset",
+            format!("must be at most {}, got {offset}", yuqing_index::MAX_OFFSET),
+        ));
+    }
+    Ok(SearchRequest {
+        q: get(&p, "q").unwrap_or("").to_string(),
+        filters: filters(&p, lexicon)?,
+        sort,
+        limit,
+        offset,
+    })
+}
+
+/// `GET /api/v1/histogram` parameters: the filters and `interval`
+/// (default `1h`).
+pub fn histogram(raw: Option<&str>, lexicon: &Lexicon) -> Result<HistogramRequest, ParamError> {
+    let p = pairs(raw, &with(&["interval"]))?;
+    let interval = get(&p, "interval")
+        .map(|s| {
+            s.parse::<Interval>()
+                .map_err(|_| err("interval", format!("`{s}`: expected 1m, 5m, 1h or 1d")))
+        })
+        .transpose()?
+        .unwrap_or(Interval::Hour);
+    Ok(HistogramRequest {
+        q: get(&p, "q").unwrap_or("").to_string(),
+        filters: filters(&p, lexicon)?,
+        interval,
+    })
+}
+
+/// `GET /api/v1/facets` parameters: the filters and `size` (regions to
+/// return, default 20).
+pub fn facets(raw: Option<&str>, lexicon: &Lexicon) -> Result<FacetsRequest, ParamError> {
+    let p = pairs(raw, &with(&["size"]))?;
+    let size = number::<usize>(&p, "size", "a whole number")?.unwrap_or(20);
+    if size == 0 || size > yuqing_index::MAX_FACET_SIZE {
+        return Err(err(
+            "size",
+            format!(
+                "must be from 1 to {}, got {size}",
+                yuqing_index::MAX_FACET_SIZE
+            ),
+        ));
+    }
+    Ok(FacetsRequest {
+        q: get(&p, "q").unwrap_or("").to_string(),
+        filters: filters(&p, lexicon)?,
+        size,
+    })
+}

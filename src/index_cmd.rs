@@ -1,0 +1,194 @@
+//! `yuqing index`: bulk-load JSONL posts into the index through the same
+//! score-and-index path the service uses.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
+use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_model::{ParseOptions, Post, ScoredPost};
+use yuqing_text::Analyzed;
+
+use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+
+/// What to store of authors.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Authors {
+    /// A keyed hash (key in DATA_DIR/author.key).
+    Pseudonymise,
+    /// The author id as given.
+    Raw,
+    /// Nothing.
+    Drop,
+}
+
+/// Arguments of `yuqing index`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSONL input, one post per line; `-` or nothing reads stdin.
+    pub input: Option<PathBuf>,
+    /// Data directory; the index is DATA_DIR/index (created if absent).
+    #[arg(long, value_name = "DIR", env = "YUQING_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Dictionary directory (default: the built-in dictionaries).
+    #[arg(long, value_name = "DIR")]
+    pub dictionaries: Option<PathBuf>,
+    /// Timestamp for posts without `ts` (RFC 3339, epoch, or `now`).
+    #[arg(long, value_name = "TS")]
+    pub default_ts: Option<String>,
+    /// Threads that parse, analyse and score (default: cores - 1, at least
+    /// 1; tantivy indexes on one more).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Commit every N posts (and at the end).
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub commit_every: usize,
+    /// Delete posts older than this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+    /// What to store of authors.
+    #[arg(long, value_enum, default_value = "pseudonymise")]
+    pub authors: Authors,
+    /// tantivy's indexing memory, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub writer_memory_mib: usize,
+}
+
+/// A batch scored and ready for the index.
+struct Scored {
+    posts: Vec<(ScoredPost, Analyzed)>,
+    errors: Vec<(usize, String)>,
+    lines: usize,
+}
+
+fn score_batch(
+    lexicon: &Lexicon,
+    options: &ParseOptions,
+    scratch: &mut Scratch,
+    batch: &Batch,
+) -> Scored {
+    let mut out = Scored {
+        posts: Vec::with_capacity(batch.len()),
+        errors: Vec::new(),
+        lines: batch.len(),
+    };
+    for (n, line) in batch.lines() {
+        let bytes = match line {
+            Line::TooLong(len) => {
+                out.errors.push((
+                    n,
+                    format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
+                ));
+                continue;
+            }
+            Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
+            Line::Bytes(b) => b,
+        };
+        match Post::from_json_with(bytes, options) {
+            Ok(post) => {
+                let analyzed = lexicon.analyzer().analyze(&post.text);
+                lexicon.score_into(&analyzed, scratch);
+                out.posts
+                    .push((lexicon.scored_post(post, scratch), analyzed));
+            }
+            Err(e) => out.errors.push((n, e.to_string())),
+        }
+    }
+    out
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = ParseOptions {
+        default_ts: crate::score::parse_default_ts(args.default_ts.as_deref())?,
+    };
+    let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
+    let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
+        .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    let mut writer = index
+        .writer(IndexOptions {
+            writer_memory_bytes: args.writer_memory_mib << 20,
+            writer_threads: 1,
+            commit_docs: args.commit_every.max(1),
+            // Bulk loads commit by count only.
+            commit_interval: Duration::from_secs(u64::MAX / 4),
+            retention_days: args.retention_days,
+            authors: match args.authors {
+                Authors::Pseudonymise => AuthorPolicy::Pseudonymise,
+                Authors::Raw => AuthorPolicy::Raw,
+                Authors::Drop => AuthorPolicy::Drop,
+            },
+        })
+        .context("opening the index writer (is another yuqing writing to this data directory?)")?;
+    let input = crate::open_input(args.input.as_ref())?;
+    let workers = args
+        .workers
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
+
+    let progress = io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut last_progress = start;
+    let (mut lines, mut posts, mut invalid, mut flagged) = (0usize, 0usize, 0usize, 0usize);
+    let mut index_error: Option<yuqing_index::IndexError> = None;
+    let result = map_ordered(
+        LineReader::new(input),
+        workers,
+        || Scratch::new(&lexicon),
+        |scratch, batch| score_batch(&lexicon, &options, scratch, batch),
+        |b: Scored| {
+            for (n, msg) in &b.errors {
+                eprintln!("line {n}: {msg}");
+            }
+            lines += b.lines;
+            invalid += b.errors.len();
+            for (post, analyzed) in &b.posts {
+                flagged += usize::from(post.is_incident());
+                if let Err(e) = writer.add(post, analyzed) {
+                    index_error = Some(e);
+                    return Err(io::Error::other("the index failed"));
+                }
+                posts += 1;
+            }
+            if writer.commit_due()
+                && let Err(e) = writer.commit()
+            {
+                index_error = Some(e);
+                return Err(io::Error::other("the index failed"));
+            }
+            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                eprint!(
+                    "\ryuqing index: {posts} posts, {:.0} posts/s ",
+                    posts as f64 / start.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        },
+    );
+    if progress && start.elapsed() >= Duration::from_secs(1) {
+        eprintln!();
+    }
+    if let Some(e) = index_error {
+        return Err(e).context("indexing");
+    }
+    result.with_context(|| match &args.input {
+        Some(p) => format!("reading {}", p.display()),
+        None => "reading stdin".to_string(),
+    })?;
+    writer.commit().context("committing the index")?;
+    writer.finish().context("finishing the index")?;
+    index.reload().context("reloading the index")?;
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} posts in {} segments",
+        posts as f64 / secs,
+        args.data_dir.display(),
+        index.num_docs(),
+        index.num_segments()
+    );
+    Ok(ExitCode::SUCCESS)
+}

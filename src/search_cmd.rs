@@ -1,0 +1,118 @@
+//! `yuqing search`: search the index from a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use yuqing_index::PostIndex;
+
+/// Arguments of `yuqing search`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The query, tantivy syntax (`水污染`, `"化工厂 爆炸"`, `火灾 -演练`); empty
+    /// matches every post.
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Data directory holding the index.
+    #[arg(long, value_name = "DIR", env = "YUQING_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Only posts flagged with this category id.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only posts mentioning this region (a name or alias from the gazetteer).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only posts from this platform.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Posts at or after this time (RFC 3339 or epoch).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Posts before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Minimum score (of --category if given, else of the best category).
+    #[arg(long)]
+    pub min_score: Option<String>,
+    /// Minimum level: blue, yellow, orange, red.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// time (newest first), relevance or score.
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Hits to show (1 to 500).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Hits to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Print the response as JSON (as the HTTP API returns it).
+    #[arg(long)]
+    pub json: bool,
+    /// Dictionary directory (default: the built-in dictionaries).
+    #[arg(long, value_name = "DIR")]
+    pub dictionaries: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
+    let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
+        .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("q", &args.query);
+    query.append_pair("limit", &args.limit.to_string());
+    query.append_pair("offset", &args.offset.to_string());
+    for (k, v) in [
+        ("category", &args.category),
+        ("region", &args.region),
+        ("platform", &args.platform),
+        ("from", &args.from),
+        ("to", &args.to),
+        ("min_score", &args.min_score),
+        ("level", &args.level),
+        ("sort", &args.sort),
+    ] {
+        if let Some(v) = v {
+            query.append_pair(k, v);
+        }
+    }
+    let req = yuqing_server::params::search(Some(&query.finish()), &lexicon)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let res = index.search(&req).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &res)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (on, off) = if std::io::stdout().is_terminal() {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    writeln!(out, "{} posts match; showing {}", res.total, res.hits.len())?;
+    for h in &res.hits {
+        writeln!(
+            out,
+            "{}  {}  [{}]  {}  {}",
+            h.ts,
+            h.id,
+            h.categories.join(","),
+            h.regions.join("/"),
+            h.level.as_deref().unwrap_or("-")
+        )?;
+        let snippet = h
+            .highlight
+            .replace("<em>", on)
+            .replace("</em>", off)
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&");
+        writeln!(out, "    {snippet}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

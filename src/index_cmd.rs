@@ -101,6 +101,89 @@ fn score_batch(
     out
 }
 
+/// Counts from one indexing run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IndexStats {
+    pub lines: usize,
+    pub posts: usize,
+    pub invalid: usize,
+    pub flagged: usize,
+    pub secs: f64,
+}
+
+pub(crate) struct StreamOutcome {
+    pub stats: IndexStats,
+    pub read: io::Result<()>,
+    pub index_error: Option<yuqing_index::IndexError>,
+}
+
+/// The score-and-index path shared by `yuqing index` and `yuqing bench
+/// index`: workers parse, analyse and score batches; this thread builds
+/// documents and hands them to tantivy (which indexes on its own thread),
+/// committing when the writer's policy says so. Does not do the final
+/// commit.
+pub(crate) fn index_stream<R: io::BufRead + Send>(
+    reader: LineReader<R>,
+    lexicon: &Lexicon,
+    options: &ParseOptions,
+    writer: &mut yuqing_index::PostWriter,
+    workers: usize,
+    progress: bool,
+    report_errors: bool,
+) -> StreamOutcome {
+    let start = Instant::now();
+    let mut last_progress = start;
+    let mut stats = IndexStats::default();
+    let mut index_error: Option<yuqing_index::IndexError> = None;
+    let read = map_ordered(
+        reader,
+        workers,
+        || Scratch::new(lexicon),
+        |scratch, batch| score_batch(lexicon, options, scratch, batch),
+        |b: Scored| {
+            if report_errors {
+                for (n, msg) in &b.errors {
+                    eprintln!("line {n}: {msg}");
+                }
+            }
+            stats.lines += b.lines;
+            stats.invalid += b.errors.len();
+            for (post, analyzed) in &b.posts {
+                stats.flagged += usize::from(post.is_incident());
+                if let Err(e) = writer.add(post, analyzed) {
+                    index_error = Some(e);
+                    return Err(io::Error::other("the index failed"));
+                }
+                stats.posts += 1;
+            }
+            if writer.commit_due()
+                && let Err(e) = writer.commit()
+            {
+                index_error = Some(e);
+                return Err(io::Error::other("the index failed"));
+            }
+            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                eprint!(
+                    "\ryuqing index: {} posts, {:.0} posts/s ",
+                    stats.posts,
+                    stats.posts as f64 / start.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        },
+    );
+    if progress && start.elapsed() >= Duration::from_secs(1) {
+        eprintln!();
+    }
+    stats.secs = start.elapsed().as_secs_f64();
+    StreamOutcome {
+        stats,
+        read,
+        index_error,
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParseOptions {
         default_ts: crate::score::parse_default_ts(args.default_ts.as_deref())?,
@@ -129,49 +212,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|&n| n > 0)
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
 
-    let progress = io::stderr().is_terminal();
     let start = Instant::now();
-    let mut last_progress = start;
-    let (mut lines, mut posts, mut invalid, mut flagged) = (0usize, 0usize, 0usize, 0usize);
-    let mut index_error: Option<yuqing_index::IndexError> = None;
-    let result = map_ordered(
+    let outcome = index_stream(
         LineReader::new(input),
+        &lexicon,
+        &options,
+        &mut writer,
         workers,
-        || Scratch::new(&lexicon),
-        |scratch, batch| score_batch(&lexicon, &options, scratch, batch),
-        |b: Scored| {
-            for (n, msg) in &b.errors {
-                eprintln!("line {n}: {msg}");
-            }
-            lines += b.lines;
-            invalid += b.errors.len();
-            for (post, analyzed) in &b.posts {
-                flagged += usize::from(post.is_incident());
-                if let Err(e) = writer.add(post, analyzed) {
-                    index_error = Some(e);
-                    return Err(io::Error::other("the index failed"));
-                }
-                posts += 1;
-            }
-            if writer.commit_due()
-                && let Err(e) = writer.commit()
-            {
-                index_error = Some(e);
-                return Err(io::Error::other("the index failed"));
-            }
-            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                eprint!(
-                    "\ryuqing index: {posts} posts, {:.0} posts/s ",
-                    posts as f64 / start.elapsed().as_secs_f64()
-                );
-            }
-            Ok(())
-        },
+        io::stderr().is_terminal(),
+        true,
     );
-    if progress && start.elapsed() >= Duration::from_secs(1) {
-        eprintln!();
-    }
+    let (result, index_error) = (outcome.read, outcome.index_error);
+    let IndexStats {
+        lines,
+        posts,
+        invalid,
+        flagged,
+        ..
+    } = outcome.stats;
     if let Some(e) = index_error {
         return Err(e).context("indexing");
     }

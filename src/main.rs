@@ -52,8 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: dict::Command,
     },
-    /// Throughput of each stage on one corpus, measured in one run, with ratios.
-    Bench(bench::Args),
+    /// Measurements: scoring stages, indexing, query latency.
+    Bench {
+        #[command(subcommand)]
+        command: bench::Command,
+    },
     /// Word segmentation against hand-segmented text: jieba alone and with the keywords.
     SegEval(segeval::Args),
 }
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench { command } => bench::run(command),
         Command::SegEval(args) => segeval::run(args),
     };
     match result {

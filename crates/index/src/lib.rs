@@ -42,4 +42,4 @@ pub use search::{
     HistogramResponse, Hit, Interval, MAX_FACET_SIZE, MAX_HISTOGRAM_BUCKETS, MAX_LIMIT, MAX_OFFSET,
     MAX_QUERY_BYTES, SearchRequest, SearchResponse, Sort, StoredPost,
 };
-pub use writer::{IndexOptions, PostWriter};
+pub use writer::{IndexOptions, PostWriter, PreparedPost};

@@ -70,6 +70,12 @@ pub(crate) struct Detail {
     pub severity: Option<Severity>,
 }
 
+/// A post's index document, built and not yet added.
+pub struct PreparedPost {
+    id: String,
+    doc: TantivyDocument,
+}
+
 /// Adds posts to the index. One per index (tantivy allows one writer).
 pub struct PostWriter {
     pub(crate) writer: IndexWriter<TantivyDocument>,
@@ -88,6 +94,24 @@ impl PostWriter {
     /// the post's text as analysed for scoring: its tokens are indexed as
     /// they are (segment once).
     pub fn add(&mut self, post: &ScoredPost, analyzed: &Analyzed) -> Result<(), IndexError> {
+        let prepared = self.prepare(post, analyzed);
+        self.add_prepared(prepared)
+    }
+
+    /// Adds a document built by [`PostWriter::prepare`], replacing any post
+    /// with the same id.
+    pub fn add_prepared(&mut self, prepared: PreparedPost) -> Result<(), IndexError> {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.id, &prepared.id));
+        self.writer.add_document(prepared.doc)?;
+        self.uncommitted += 1;
+        self.first_uncommitted.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Builds the index document of a post without adding it (so that the
+    /// cost of tantivy alone can be measured apart from building).
+    pub fn prepare(&self, post: &ScoredPost, analyzed: &Analyzed) -> PreparedPost {
         let f = self.fields;
         let p = &post.post;
         let mut doc = TantivyDocument::new();
@@ -153,12 +177,10 @@ impl PostWriter {
         // Serialising our own types cannot fail.
         let bytes = serde_json::to_vec(&detail).unwrap_or_default();
         doc.add_bytes(f.detail, &bytes);
-
-        self.writer.delete_term(Term::from_field_text(f.id, &p.id));
-        self.writer.add_document(doc)?;
-        self.uncommitted += 1;
-        self.first_uncommitted.get_or_insert_with(Instant::now);
-        Ok(())
+        PreparedPost {
+            id: p.id.clone(),
+            doc,
+        }
     }
 
     /// Posts added since the last commit.

@@ -1,7 +1,8 @@
-//! `yuqing bench`: every stage's throughput on one corpus, measured in one
-//! run so that the ratios between them are meaningful on a noisy machine.
+//! `yuqing bench score`: every stage of scoring on one corpus, measured in
+//! one run so that the ratios between them are meaningful on a noisy
+//! machine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use yuqing_text::{Analyzed, Segmenter, SegmenterOptions};
 use crate::lines::{LineReader, map_ordered};
 use crate::score::Worker;
 
-/// Arguments of `yuqing bench`.
+/// Arguments of `yuqing bench score`.
 #[derive(clap::Args)]
 pub struct Args {
     /// JSONL corpus (the `text` field of each line). Default:
@@ -37,7 +38,7 @@ pub struct Args {
 
 /// Runs `f` `rounds` times and returns the fastest time in seconds and
 /// `f`'s last result (kept so the work cannot be optimised away).
-fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+pub(crate) fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
     let mut last = None;
     for _ in 0..rounds.max(1) {
@@ -89,19 +90,7 @@ struct Row {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (texts, source) = match &args.corpus {
-        Some(p) => (
-            yuqing_gen::corpus::read_texts(p, args.limit)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
-            yuqing_gen::corpus::Source::File(p.clone()),
-        ),
-        None => yuqing_gen::corpus::load(workspace, args.limit),
-    };
-    anyhow::ensure!(
-        !texts.is_empty(),
-        "the corpus {source} has no posts with a `text`"
-    );
+    let (texts, source) = super::load_corpus(args.corpus.as_ref(), args.limit)?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let workers = crate::worker_count(args.workers);
     let rounds = args.rounds;

@@ -1,0 +1,83 @@
+//! `yuqing bench …`: measurements printed as tables, each comparing stages
+//! within one run (see docs/PERFORMANCE.md).
+
+mod corpus;
+mod index;
+mod query;
+mod score;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `yuqing bench` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Every scoring stage (jieba, normalisation, matching core, raw
+    /// automata, the whole `score` path) on one corpus, with ratios.
+    Score(score::Args),
+    /// Indexing: tantivy alone vs. the whole `yuqing index` path vs.
+    /// scoring alone, on the same posts.
+    Index(index::Args),
+    /// Query latency (p50, p99) on an existing index.
+    Query(query::Args),
+    /// Write a benchmark corpus as JSONL posts (fresh ids, timestamps) to
+    /// stdout.
+    Corpus(corpus::Args),
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Score(a) => score::run(a),
+        Command::Index(a) => index::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Corpus(a) => corpus::run(a),
+    }
+}
+
+/// Texts of a corpus file, or the default corpus (see
+/// `yuqing_gen::corpus::load`).
+pub(crate) fn load_corpus(
+    path: Option<&PathBuf>,
+    limit: usize,
+) -> anyhow::Result<(Vec<String>, yuqing_gen::corpus::Source)> {
+    let (texts, source) = match path {
+        Some(p) => (
+            yuqing_gen::corpus::read_texts(p, limit)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+            yuqing_gen::corpus::Source::File(p.clone()),
+        ),
+        None => yuqing_gen::corpus::load(Path::new(env!("CARGO_MANIFEST_DIR")), limit),
+    };
+    anyhow::ensure!(
+        !texts.is_empty(),
+        "the corpus {source} has no posts with a `text`"
+    );
+    Ok((texts, source))
+}
+
+/// JSONL posts from texts, repeated `repeat` times with fresh ids
+/// (`b-<round>-<n>`), timestamps spread evenly over the 30 days before
+/// 2024-07-01, and one of four platforms.
+pub(crate) fn posts_jsonl(texts: &[String], repeat: usize) -> Vec<u8> {
+    let total = texts.len() * repeat.max(1);
+    let start: i64 = 1_719_792_000_000 - 30 * 86_400_000;
+    let step = (30 * 86_400_000 / total.max(1) as i64).max(1);
+    let platforms = ["weibo", "wechat", "news", "douyin"];
+    let mut out = Vec::with_capacity(total * 200);
+    let mut n = 0usize;
+    for round in 0..repeat.max(1) {
+        for (i, text) in texts.iter().enumerate() {
+            let post = serde_json::json!({
+                "id": format!("b-{round}-{i}"),
+                "text": text,
+                "ts": start + n as i64 * step,
+                "platform": platforms[n % platforms.len()],
+                "author": format!("u{}", n % 50_000),
+            });
+            out.extend_from_slice(post.to_string().as_bytes());
+            out.push(b'\n');
+            n += 1;
+        }
+    }
+    out
+}

@@ -9,6 +9,8 @@ mod dict;
 mod eval;
 mod index_cmd;
 mod lines;
+mod replay;
+mod run;
 mod score;
 mod search_cmd;
 mod segeval;
@@ -43,6 +45,10 @@ enum Command {
     Eval(eval::Args),
     /// Bulk-load JSONL posts into the search index (score, then index).
     Index(index_cmd::Args),
+    /// Run a pipeline: source, scoring, index, sinks and the HTTP API.
+    Run(run::Args),
+    /// Produce JSONL posts to a Kafka topic (backfills, load tests).
+    Replay(replay::Args),
     /// Serve the HTTP API over an existing index.
     Serve(serve::Args),
     /// Search the index from the terminal.
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Index(args) => index_cmd::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),

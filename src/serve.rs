@@ -60,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let state = AppState {
         index: Arc::new(index),
         lexicon,
+        ready: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

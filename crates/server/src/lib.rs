@@ -32,6 +32,11 @@ use yuqing_lexicon::Lexicon;
 
 pub use params::ParamError;
 
+/// Readiness beyond "the index is open": `Err(reason)` makes `/readyz`
+/// answer 503 with the reason (a source that cannot reach its brokers, a
+/// process shutting down).
+pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +45,8 @@ pub struct AppState {
     /// The dictionaries: category ids and region names for validating
     /// parameters (and region aliases: `滁州` means `滁州市`).
     pub lexicon: Arc<Lexicon>,
+    /// Extra readiness check; `None`: ready whenever the index is open.
+    pub ready: Option<ReadyCheck>,
 }
 
 /// An error answer.
@@ -169,8 +176,15 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    Json(json!({"status": "ready", "posts": s.index.num_docs()}))
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.ready.as_ref().map_or(Ok(()), |check| check()) {
+        Ok(()) => Json(json!({"status": "ready", "posts": s.index.num_docs()})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason})),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -1,0 +1,299 @@
+//! The consumer-group source.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+use rdkafka::{ClientContext, Timestamp};
+
+use crate::KafkaError;
+
+/// A topic and a partition.
+pub type TopicPartition = (String, i32);
+
+/// What the source needs to join the group.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Pass-through librdkafka properties (applied last).
+    pub options: BTreeMap<String, String>,
+}
+
+/// One consumed message.
+#[derive(Debug, Clone)]
+pub struct KafkaMessage {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// The message timestamp (producer create time or broker append time),
+    /// ms since the epoch.
+    pub timestamp_ms: Option<i64>,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Payload (empty for a message without one).
+    pub payload: Vec<u8>,
+}
+
+struct Shared {
+    /// Where to start each partition when it is assigned (next offsets).
+    start: Mutex<HashMap<TopicPartition, i64>>,
+    /// Whether the brokers answered lately.
+    connected: AtomicBool,
+    /// Partitions currently assigned.
+    assigned: Mutex<Vec<TopicPartition>>,
+}
+
+/// Callbacks from librdkafka.
+pub struct SourceContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: RdError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.connected.store(false, Ordering::Relaxed);
+        }
+        tracing::warn!(%error, reason, "kafka");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    /// Assigns partitions starting at the offsets the index committed (the
+    /// rest start at the group's committed offset, or the earliest).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let parts: Vec<TopicPartition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                let start = self
+                    .shared
+                    .start
+                    .lock()
+                    .map(|m| m.clone())
+                    .unwrap_or_default();
+                for (topic, partition) in &parts {
+                    if let Some(&offset) = start.get(&(topic.clone(), *partition))
+                        && let Err(e) =
+                            tpl.set_partition_offset(topic, *partition, Offset::Offset(offset))
+                    {
+                        tracing::warn!(%e, topic, partition, "cannot set the start offset");
+                    }
+                }
+                tracing::info!(partitions = ?parts, "partitions assigned");
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(%e, "assigning partitions failed");
+                }
+                if let Ok(mut a) = self.shared.assigned.lock() {
+                    *a = parts;
+                }
+                self.shared.connected.store(true, Ordering::Relaxed);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!("partitions revoked");
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(%e, "unassigning partitions failed");
+                }
+                if let Ok(mut a) = self.shared.assigned.lock() {
+                    a.clear();
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed");
+                let _ = consumer.unassign();
+                if let Ok(mut a) = self.shared.assigned.lock() {
+                    a.clear();
+                }
+            }
+        }
+    }
+
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
+}
+
+/// A consumer-group member with manual offsets.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    shared: Arc<Shared>,
+    paused: bool,
+}
+
+impl KafkaSource {
+    /// Joins the group and subscribes. `start` holds the next offset to read
+    /// per partition, as the index last committed them. Succeeds even when
+    /// no broker answers yet: librdkafka keeps retrying (see
+    /// [`KafkaSource::connected`]).
+    pub fn new(
+        settings: &ConsumerSettings,
+        start: HashMap<TopicPartition, i64>,
+    ) -> Result<Self, KafkaError> {
+        let mut config =
+            crate::client_config(&settings.brokers, &settings.client_id, &BTreeMap::new());
+        config
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        for (k, v) in &settings.options {
+            config.set(k, v);
+        }
+        let shared = Arc::new(Shared {
+            start: Mutex::new(start),
+            connected: AtomicBool::new(false),
+            assigned: Mutex::new(Vec::new()),
+        });
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(SourceContext {
+                shared: Arc::clone(&shared),
+            })
+            .map_err(|e| KafkaError::new("creating the Kafka consumer", e))?;
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| {
+            KafkaError::new(format!("subscribing to {}", settings.topics.join(", ")), e)
+        })?;
+        Ok(KafkaSource {
+            consumer,
+            shared,
+            paused: false,
+        })
+    }
+
+    /// Up to `max` messages: waits up to `timeout` for the first, then takes
+    /// what is already fetched. Errors reported by the client are logged
+    /// and do not end the batch.
+    pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Vec<KafkaMessage> {
+        let mut out = Vec::new();
+        let mut wait = timeout;
+        while out.len() < max {
+            match self.consumer.poll(wait) {
+                None => break,
+                Some(Ok(m)) => {
+                    self.shared.connected.store(true, Ordering::Relaxed);
+                    out.push(KafkaMessage {
+                        topic: Arc::from(m.topic()),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp_ms: match m.timestamp() {
+                            Timestamp::NotAvailable => None,
+                            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+                        },
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    });
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(%e, "kafka consumer");
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        out
+    }
+
+    /// Commits next offsets to Kafka (asynchronously) and makes them the
+    /// start of any later assignment.
+    pub fn commit(&self, next: &BTreeMap<TopicPartition, i64>) -> Result<(), KafkaError> {
+        if next.is_empty() {
+            return Ok(());
+        }
+        self.set_start(next);
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| KafkaError::new("building the offsets to commit", e))?;
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| KafkaError::new("committing offsets to Kafka", e))
+    }
+
+    /// Records start offsets for later assignments.
+    pub fn set_start(&self, next: &BTreeMap<TopicPartition, i64>) {
+        if let Ok(mut start) = self.shared.start.lock() {
+            for (tp, o) in next {
+                start.insert(tp.clone(), *o);
+            }
+        }
+    }
+
+    /// Stops fetching from every assigned partition (group membership and
+    /// heartbeats go on while [`KafkaSource::poll_batch`] is still called).
+    pub fn pause(&mut self) {
+        if self.paused {
+            return;
+        }
+        if let Ok(a) = self.consumer.assignment()
+            && self.consumer.pause(&a).is_ok()
+        {
+            self.paused = true;
+        }
+    }
+
+    /// Resumes fetching.
+    pub fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        if let Ok(a) = self.consumer.assignment() {
+            let _ = self.consumer.resume(&a);
+        }
+        self.paused = false;
+    }
+
+    /// Whether fetching is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether the brokers answered lately (false after librdkafka reports
+    /// all brokers down, until a message, an assignment or a successful
+    /// [`KafkaSource::check_connection`]).
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Asks the cluster for metadata, to learn whether it answers.
+    pub fn check_connection(&self, timeout: Duration) -> bool {
+        let ok = self.consumer.fetch_metadata(None, timeout).is_ok();
+        self.shared.connected.store(ok, Ordering::Relaxed);
+        ok
+    }
+
+    /// Partitions currently assigned.
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        self.shared
+            .assigned
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// Leaves the group cleanly.
+    pub fn close(self) {
+        self.consumer.unsubscribe();
+    }
+}

@@ -1,0 +1,533 @@
+//! Pipeline configuration: a TOML file, every key documented in
+//! `docs/config.md`. Unknown keys are errors naming the key; relative
+//! paths are relative to the configuration file; a few environment
+//! variables override keys (see [`ENV_OVERRIDES`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Environment variables that override configuration keys, applied after
+/// the file is read.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("YUQING_DATA_DIR", "data_dir"),
+    ("YUQING_HTTP_ADDR", "http.addr"),
+    ("YUQING_KAFKA_BROKERS", "kafka.brokers"),
+];
+
+/// A configuration error: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// The whole pipeline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Where the index (and the author key) live.
+    pub data_dir: PathBuf,
+    /// Dictionary directory; absent: the built-in dictionaries.
+    #[serde(default)]
+    pub dictionaries: Option<PathBuf>,
+    /// Where posts come from.
+    pub source: SourceConfig,
+    /// Kafka connection, for a Kafka source or Kafka sinks.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+    /// The index.
+    #[serde(default)]
+    pub index: IndexConfig,
+    /// Where messages that are not valid posts go.
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+    /// Where alerts go.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// The HTTP API.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Threads, channels, shutdown.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `file` or `kafka`.
+    pub kind: SourceKind,
+    /// file: the JSONL file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// file: keep reading as the file grows (like `tail -f`).
+    #[serde(default)]
+    pub follow: bool,
+    /// kafka: topics to consume.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// kafka: consumer group.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Messages per batch handed to the workers.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+fn default_group() -> String {
+    "yuqing".into()
+}
+fn default_batch() -> usize {
+    512
+}
+
+/// Source kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A JSONL file.
+    File,
+    /// Kafka topics, as a consumer group.
+    Kafka,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Client id reported to the brokers.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// More librdkafka properties, passed through as given
+    /// (`"session.timeout.ms" = "10000"`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+fn default_client_id() -> String {
+    "yuqing".into()
+}
+
+/// `[index]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Commit when the oldest uncommitted post is this old, in ms: how long
+    /// a post may wait before it is searchable.
+    #[serde(default = "default_commit_ms")]
+    pub commit_interval_ms: u64,
+    /// Commit after this many posts.
+    #[serde(default = "default_commit_docs")]
+    pub commit_docs: usize,
+    /// Delete posts older than this many days (0: keep everything).
+    #[serde(default)]
+    pub retention_days: u32,
+    /// `pseudonymise`, `raw` or `drop`.
+    #[serde(default = "default_authors")]
+    pub authors: String,
+    /// tantivy's indexing memory, MiB.
+    #[serde(default = "default_memory")]
+    pub writer_memory_mib: usize,
+}
+
+fn default_commit_ms() -> u64 {
+    1000
+}
+fn default_commit_docs() -> usize {
+    50_000
+}
+fn default_authors() -> String {
+    "pseudonymise".into()
+}
+fn default_memory() -> usize {
+    256
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            commit_interval_ms: default_commit_ms(),
+            commit_docs: default_commit_docs(),
+            retention_days: 0,
+            authors: default_authors(),
+            writer_memory_mib: default_memory(),
+        }
+    }
+}
+
+/// `[dead_letter]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// `log` (stderr), `file` (JSONL) or `kafka` (a topic).
+    #[serde(default = "default_dlq_kind")]
+    pub kind: SinkKind,
+    /// kafka: the topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// file: the JSONL file (appended to).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_dlq_kind() -> SinkKind {
+    SinkKind::Log
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            kind: SinkKind::Log,
+            topic: None,
+            path: None,
+        }
+    }
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// `stdout`, `file`, `kafka` or `none`.
+    #[serde(default = "default_alerts_kind")]
+    pub kind: SinkKind,
+    /// kafka: the topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// file: the JSONL file (appended to).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_alerts_kind() -> SinkKind {
+    SinkKind::Stdout
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            kind: SinkKind::Stdout,
+            topic: None,
+            path: None,
+        }
+    }
+}
+
+/// Where a sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// Nowhere.
+    None,
+    /// One line per message on stderr, via the log.
+    Log,
+    /// JSON lines on stdout.
+    Stdout,
+    /// JSON lines appended to a file.
+    File,
+    /// A Kafka topic.
+    Kafka,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Serve the HTTP API.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Where to listen.
+    #[serde(default = "default_addr")]
+    pub addr: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            addr: default_addr(),
+        }
+    }
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Threads that decode, analyse and score (0: cores − 1, at least 1).
+    #[serde(default)]
+    pub workers: usize,
+    /// Batches in flight between stages; when full the source pauses.
+    #[serde(default = "default_in_flight")]
+    pub batches_in_flight: usize,
+    /// On SIGINT/SIGTERM: time allowed to drain and commit, seconds.
+    #[serde(default = "default_shutdown")]
+    pub shutdown_timeout_secs: u64,
+    /// A file source without `follow`: keep serving the API after the file
+    /// is read (until a signal), instead of exiting.
+    #[serde(default = "yes")]
+    pub serve_after_end: bool,
+}
+
+fn default_in_flight() -> usize {
+    4
+}
+fn default_shutdown() -> u64 {
+    30
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: 0,
+            batches_in_flight: default_in_flight(),
+            shutdown_timeout_secs: default_shutdown(),
+            serve_after_end: true,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Reads, checks and completes a configuration file: environment
+    /// overrides applied, relative paths made relative to the file.
+    pub fn load(path: &Path) -> Result<PipelineConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &file, base, |k| std::env::var(k).ok())
+    }
+
+    /// Parses configuration text (`file` names it in errors, `base` resolves
+    /// relative paths, `env` looks up overrides).
+    pub fn parse(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PipelineConfig, ConfigError> {
+        let mut config: PipelineConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError {
+                file: file.to_string(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let error = |message: String| ConfigError {
+            file: file.to_string(),
+            line: None,
+            message,
+        };
+        if let Some(v) = env("YUQING_DATA_DIR").filter(|v| !v.is_empty()) {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("YUQING_HTTP_ADDR").filter(|v| !v.is_empty()) {
+            config.http.addr = v;
+        }
+        if let Some(v) = env("YUQING_KAFKA_BROKERS").filter(|v| !v.is_empty()) {
+            match &mut config.kafka {
+                Some(k) => k.brokers = v,
+                None => {
+                    config.kafka = Some(KafkaConfig {
+                        brokers: v,
+                        client_id: default_client_id(),
+                        options: BTreeMap::new(),
+                    })
+                }
+            }
+        }
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut config.data_dir);
+        if let Some(d) = &mut config.dictionaries {
+            resolve(d);
+        }
+        if let Some(p) = &mut config.source.path {
+            resolve(p);
+        }
+        if let Some(p) = &mut config.dead_letter.path {
+            resolve(p);
+        }
+        if let Some(p) = &mut config.alerts.path {
+            resolve(p);
+        }
+
+        let s = &config.source;
+        match s.kind {
+            SourceKind::File => {
+                if s.path.is_none() {
+                    return Err(error(
+                        "`source.path` is required when `source.kind = \"file\"`".into(),
+                    ));
+                }
+                if !s.topics.is_empty() {
+                    return Err(error("`source.topics` is for `source.kind = \"kafka\"`; a file source reads `source.path`".into()));
+                }
+            }
+            SourceKind::Kafka => {
+                if s.topics.is_empty() {
+                    return Err(error("`source.topics` must list at least one topic when `source.kind = \"kafka\"`".into()));
+                }
+                if s.path.is_some() || s.follow {
+                    return Err(error(
+                        "`source.path` and `source.follow` are for `source.kind = \"file\"`".into(),
+                    ));
+                }
+            }
+        }
+        if s.batch_size == 0 || s.batch_size > 100_000 {
+            return Err(error(format!(
+                "`source.batch_size` must be from 1 to 100000, got {}",
+                s.batch_size
+            )));
+        }
+        for (section, kind, topic, path) in [
+            (
+                "dead_letter",
+                config.dead_letter.kind,
+                &config.dead_letter.topic,
+                &config.dead_letter.path,
+            ),
+            (
+                "alerts",
+                config.alerts.kind,
+                &config.alerts.topic,
+                &config.alerts.path,
+            ),
+        ] {
+            match kind {
+                SinkKind::Kafka if topic.is_none() => {
+                    return Err(error(format!(
+                        "`{section}.topic` is required when `{section}.kind = \"kafka\"`"
+                    )));
+                }
+                SinkKind::File if path.is_none() => {
+                    return Err(error(format!(
+                        "`{section}.path` is required when `{section}.kind = \"file\"`"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if config.dead_letter.kind == SinkKind::Stdout {
+            return Err(error(
+                "`dead_letter.kind` must be log, file, kafka or none: stdout is for alerts".into(),
+            ));
+        }
+        let uses_kafka = s.kind == SourceKind::Kafka
+            || config.dead_letter.kind == SinkKind::Kafka
+            || config.alerts.kind == SinkKind::Kafka;
+        if uses_kafka && config.kafka.is_none() {
+            return Err(error(
+                "a Kafka source or sink needs `[kafka]` with `brokers` (or YUQING_KAFKA_BROKERS)"
+                    .into(),
+            ));
+        }
+        if !["pseudonymise", "raw", "drop"].contains(&config.index.authors.as_str()) {
+            return Err(error(format!(
+                "`index.authors` must be pseudonymise, raw or drop, got `{}`",
+                config.index.authors
+            )));
+        }
+        if config.index.commit_docs == 0 {
+            return Err(error("`index.commit_docs` must be at least 1".into()));
+        }
+        if config.runtime.batches_in_flight == 0 {
+            return Err(error(
+                "`runtime.batches_in_flight` must be at least 1".into(),
+            ));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::parse(text, "p.toml", Path::new("/etc/yuqing"), |_| None)
+    }
+
+    #[test]
+    fn a_file_pipeline_with_defaults() {
+        let c = parse("data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n")
+            .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/etc/yuqing/data"));
+        assert_eq!(
+            c.source.path,
+            Some(PathBuf::from("/etc/yuqing/posts.jsonl"))
+        );
+        assert_eq!(c.http.addr, "127.0.0.1:8080");
+        assert_eq!(c.index.commit_interval_ms, 1000);
+        assert_eq!(c.alerts.kind, SinkKind::Stdout);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_line() {
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\nfolow = true\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("unknown field `folow`"), "{e}");
+        assert!(e.to_string().starts_with("p.toml:5: "), "{e}");
+    }
+
+    #[test]
+    fn kind_specific_keys_are_checked() {
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"kafka\"\n").unwrap_err();
+        assert!(e.message.contains("`source.topics`"), "{e}");
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"kafka\"\ntopics = [\"posts\"]\n")
+            .unwrap_err();
+        assert!(e.message.contains("needs `[kafka]`"), "{e}");
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n[dead_letter]\nkind = \"kafka\"\n").unwrap_err();
+        assert!(e.message.contains("`dead_letter.topic` is required"), "{e}");
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"pigeon\"\n").unwrap_err();
+        assert!(e.message.contains("unknown variant `pigeon`"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let env = |k: &str| match k {
+            "YUQING_KAFKA_BROKERS" => Some("k1:9092,k2:9092".to_string()),
+            "YUQING_HTTP_ADDR" => Some("0.0.0.0:9000".to_string()),
+            "YUQING_DATA_DIR" => Some("/var/lib/yuqing".to_string()),
+            _ => None,
+        };
+        let c = PipelineConfig::parse(
+            "data_dir = \"d\"\n[source]\nkind = \"kafka\"\ntopics = [\"posts\"]\n",
+            "p.toml",
+            Path::new("/etc"),
+            env,
+        )
+        .unwrap();
+        assert_eq!(c.kafka.unwrap().brokers, "k1:9092,k2:9092");
+        assert_eq!(c.http.addr, "0.0.0.0:9000");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/yuqing"));
+    }
+}

@@ -1,0 +1,517 @@
+//! The running pipeline.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, TrySendError, bounded};
+use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
+use yuqing_kafka::{ConsumerSettings, KafkaProducer};
+use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_model::{Post, ScoredPost, Timestamp};
+use yuqing_text::Analyzed;
+
+use crate::PipelineError;
+use crate::config::{PipelineConfig, SourceKind};
+use crate::latency::LatencyHistogram;
+use crate::positions::Positions;
+use crate::sinks::{AlertSink, DeadLetter, DeadLetters};
+use crate::source::{FileSource, KafkaTopics, MAX_MESSAGE_BYTES, Message, Origin, Polled, Source};
+
+/// Whether the pipeline can take traffic: what `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct Health {
+    connected: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Health {
+    /// `Ok` when ready, else why not.
+    pub fn check(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("shutting down".into());
+        }
+        if !self.connected.load(Ordering::Relaxed) {
+            return Err("the source is not reachable (Kafka brokers down?)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Counters, readable while the pipeline runs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages taken from the source.
+    pub consumed: AtomicU64,
+    /// Posts added to the index.
+    pub indexed: AtomicU64,
+    /// Posts flagged with a category.
+    pub flagged: AtomicU64,
+    /// Dead letters.
+    pub dead_letters: AtomicU64,
+    /// Index commits.
+    pub commits: AtomicU64,
+    /// Event-to-searchable latency of Kafka messages (their timestamp to the
+    /// commit that made them searchable).
+    pub latency: Mutex<LatencyHistogram>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// A file source was read to its end (everything committed).
+    SourceEnded,
+    /// Asked to stop (signal); drained and committed.
+    Stopped,
+}
+
+/// A pipeline ready to run: index open, positions loaded.
+pub struct Pipeline {
+    config: PipelineConfig,
+    lexicon: Arc<Lexicon>,
+    index: Arc<PostIndex>,
+    health: Arc<Health>,
+    stats: Arc<Stats>,
+}
+
+/// A batch of messages, numbered so that the sink can restore the order.
+struct Batch {
+    seq: u64,
+    messages: Vec<Message>,
+}
+
+enum Item {
+    Post {
+        scored: Box<ScoredPost>,
+        analyzed: Box<Analyzed>,
+        origin: Origin,
+    },
+    Dead(Box<DeadLetter>),
+}
+
+struct Processed {
+    seq: u64,
+    items: Vec<Item>,
+}
+
+/// Offsets for the source to commit, after the index has.
+struct CommitRequest {
+    positions: Positions,
+}
+
+fn process(lexicon: &Lexicon, scratch: &mut Scratch, message: Message) -> Item {
+    let dead = |message: Message, reason: &'static str, error: String| {
+        Item::Dead(Box::new(DeadLetter {
+            message,
+            reason,
+            error,
+        }))
+    };
+    if let Some(n) = message.oversize {
+        return dead(
+            message,
+            "too_large",
+            format!("message is {n} bytes, over the limit of {MAX_MESSAGE_BYTES}"),
+        );
+    }
+    if message.payload.len() > MAX_MESSAGE_BYTES {
+        let n = message.payload.len();
+        return dead(
+            message,
+            "too_large",
+            format!("message is {n} bytes, over the limit of {MAX_MESSAGE_BYTES}"),
+        );
+    }
+    if message.payload.iter().all(u8::is_ascii_whitespace) {
+        return dead(message, "empty", "empty message".into());
+    }
+    match Post::from_json(&message.payload) {
+        Ok(post) => {
+            let analyzed = lexicon.analyzer().analyze(&post.text);
+            lexicon.score_into(&analyzed, scratch);
+            Item::Post {
+                scored: Box::new(lexicon.scored_post(post, scratch)),
+                analyzed: Box::new(analyzed),
+                origin: message.origin,
+            }
+        }
+        Err(e) => {
+            let reason = e.reason();
+            dead(message, reason, e.to_string())
+        }
+    }
+}
+
+impl Pipeline {
+    /// Opens the index in `data_dir` (creating it if needed).
+    pub fn open(config: PipelineConfig, lexicon: Arc<Lexicon>) -> Result<Pipeline, PipelineError> {
+        let index = PostIndex::open_or_create(&config.data_dir, lexicon.shared_analyzer())?;
+        let health = Arc::new(Health::default());
+        if config.source.kind == SourceKind::File {
+            health.connected.store(true, Ordering::Relaxed);
+        }
+        Ok(Pipeline {
+            config,
+            lexicon,
+            index: Arc::new(index),
+            health,
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    /// The index, for the HTTP API.
+    pub fn index(&self) -> Arc<PostIndex> {
+        Arc::clone(&self.index)
+    }
+
+    /// Readiness.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The positions the index holds (where the sources resume).
+    pub fn positions(&self) -> Result<Positions, PipelineError> {
+        Ok(Positions::from_payload(
+            self.index.commit_payload()?.as_deref(),
+        ))
+    }
+
+    fn producer(&self) -> Result<KafkaProducer, PipelineError> {
+        let k = self
+            .config
+            .kafka
+            .as_ref()
+            .ok_or_else(|| PipelineError::Config("a Kafka sink needs [kafka]".into()))?;
+        Ok(KafkaProducer::new(&k.brokers, &k.client_id, &k.options)?)
+    }
+
+    /// Runs until the source ends (a file without `follow`) or `stop` is
+    /// set; then drains what is in flight, commits, and returns.
+    pub fn run(self, stop: Arc<AtomicBool>) -> Result<RunOutcome, PipelineError> {
+        let cfg = &self.config;
+        let mut positions = self.positions()?;
+        let source: Box<dyn Source> =
+            match cfg.source.kind {
+                SourceKind::File => {
+                    let path = cfg
+                        .source
+                        .path
+                        .clone()
+                        .ok_or_else(|| PipelineError::Config("source.path".into()))?;
+                    let f = FileSource::open(path.clone(), cfg.source.follow, &positions).map_err(
+                        |e| PipelineError::io(format!("opening the source {}", path.display()), e),
+                    )?;
+                    positions.file = Some(f.position());
+                    Box::new(f)
+                }
+                SourceKind::Kafka => {
+                    let k = cfg.kafka.as_ref().ok_or_else(|| {
+                        PipelineError::Config("a Kafka source needs [kafka]".into())
+                    })?;
+                    let settings = ConsumerSettings {
+                        brokers: k.brokers.clone(),
+                        group_id: cfg.source.group_id.clone(),
+                        client_id: k.client_id.clone(),
+                        topics: cfg.source.topics.clone(),
+                        options: k.options.clone(),
+                    };
+                    Box::new(KafkaTopics::open(&settings, &positions)?)
+                }
+            };
+        let mut dead_letters = DeadLetters::open(
+            cfg.dead_letter.kind,
+            cfg.dead_letter.topic.as_deref(),
+            cfg.dead_letter.path.as_deref(),
+            || self.producer(),
+        )?;
+        let mut alerts = AlertSink::open(
+            cfg.alerts.kind,
+            cfg.alerts.topic.as_deref(),
+            cfg.alerts.path.as_deref(),
+            || self.producer(),
+        )?;
+        let mut writer = self.index.writer(IndexOptions {
+            writer_memory_bytes: cfg.index.writer_memory_mib << 20,
+            writer_threads: 1,
+            commit_docs: cfg.index.commit_docs,
+            commit_interval: Duration::from_millis(cfg.index.commit_interval_ms),
+            retention_days: (cfg.index.retention_days > 0).then_some(cfg.index.retention_days),
+            authors: match cfg.index.authors.as_str() {
+                "raw" => AuthorPolicy::Raw,
+                "drop" => AuthorPolicy::Drop,
+                _ => AuthorPolicy::Pseudonymise,
+            },
+        })?;
+
+        let in_flight = cfg.runtime.batches_in_flight;
+        let workers = if cfg.runtime.workers > 0 {
+            cfg.runtime.workers
+        } else {
+            thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1)
+                .max(1)
+        };
+        let (work_tx, work_rx) = bounded::<Batch>(in_flight);
+        let (done_tx, done_rx) = bounded::<Processed>(in_flight);
+        let (commit_tx, commit_rx) = bounded::<CommitRequest>(16);
+        let ended = Arc::new(AtomicBool::new(false));
+
+        let outcome = thread::scope(|scope| -> Result<RunOutcome, PipelineError> {
+            // Source: poll, batch, pause when the workers are behind; commit
+            // to Kafka what the index has committed.
+            {
+                let stop = Arc::clone(&stop);
+                let ended = Arc::clone(&ended);
+                let health = Arc::clone(&self.health);
+                let stats = Arc::clone(&self.stats);
+                let batch_size = cfg.source.batch_size;
+                let mut source = source;
+                scope.spawn(move || {
+                    let mut seq = 0u64;
+                    let mut pending: Option<Batch> = None;
+                    loop {
+                        while let Ok(c) = commit_rx.try_recv() {
+                            source.committed(&c.positions);
+                        }
+                        health
+                            .connected
+                            .store(source.connected(), Ordering::Relaxed);
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        if let Some(batch) = pending.take() {
+                            match work_tx.try_send(batch) {
+                                Ok(()) => source.resume(),
+                                Err(TrySendError::Full(batch)) => {
+                                    // Back-pressure: stop fetching, keep the
+                                    // group alive by polling.
+                                    source.pause();
+                                    let mut batch = batch;
+                                    if let Polled::Messages(more) =
+                                        source.poll(batch_size, Duration::from_millis(50))
+                                    {
+                                        stats
+                                            .consumed
+                                            .fetch_add(more.len() as u64, Ordering::Relaxed);
+                                        batch.messages.extend(more);
+                                    }
+                                    pending = Some(batch);
+                                }
+                                Err(TrySendError::Disconnected(_)) => break,
+                            }
+                            continue;
+                        }
+                        match source.poll(batch_size, Duration::from_millis(100)) {
+                            Polled::Messages(messages) => {
+                                stats
+                                    .consumed
+                                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                                pending = Some(Batch { seq, messages });
+                                seq += 1;
+                            }
+                            Polled::Idle => {}
+                            Polled::End => {
+                                ended.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                    drop(work_tx);
+                    // The sink's last commits still reach Kafka.
+                    for c in commit_rx.iter() {
+                        source.committed(&c.positions);
+                    }
+                    source.close();
+                });
+            }
+
+            // Workers: decode, analyse, score.
+            for _ in 0..workers {
+                let work_rx = work_rx.clone();
+                let done_tx = done_tx.clone();
+                let lexicon = &self.lexicon;
+                scope.spawn(move || {
+                    let mut scratch = Scratch::new(lexicon);
+                    for batch in work_rx.iter() {
+                        let items = batch
+                            .messages
+                            .into_iter()
+                            .map(|m| process(lexicon, &mut scratch, m))
+                            .collect();
+                        if done_tx
+                            .send(Processed {
+                                seq: batch.seq,
+                                items,
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(work_rx);
+            drop(done_tx);
+
+            // Sink, on this thread: in order; index, dead letters; commit.
+            let commit_every = Duration::from_millis(cfg.index.commit_interval_ms);
+            let commit_docs = cfg.index.commit_docs;
+            let mut next_seq = 0u64;
+            let mut reorder: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+            let mut pending = 0usize;
+            let mut first_pending: Option<Instant> = None;
+            let mut pending_ts: Vec<i64> = Vec::new();
+            let mut last_log = Instant::now();
+            let commit = |writer: &mut yuqing_index::PostWriter,
+                          positions: &Positions,
+                          pending_ts: &mut Vec<i64>,
+                          dead_letters: &mut DeadLetters,
+                          alerts: &mut AlertSink|
+             -> Result<(), PipelineError> {
+                dead_letters.flush()?;
+                alerts.flush()?;
+                writer.commit_with_payload(Some(positions.to_payload()))?;
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                let now = Timestamp::now().as_millis();
+                if let Ok(mut h) = self.stats.latency.lock() {
+                    for ts in pending_ts.drain(..) {
+                        h.record(now - ts);
+                    }
+                }
+                pending_ts.clear();
+                // The source commits to Kafka only what the index holds.
+                let _ = commit_tx.send(CommitRequest {
+                    positions: positions.clone(),
+                });
+                Ok(())
+            };
+            loop {
+                let got = done_rx.recv_timeout(Duration::from_millis(50));
+                match got {
+                    Ok(p) => {
+                        reorder.insert(p.seq, p.items);
+                        while let Some(items) = reorder.remove(&next_seq) {
+                            next_seq += 1;
+                            for item in items {
+                                match item {
+                                    Item::Post {
+                                        scored,
+                                        analyzed,
+                                        origin,
+                                    } => {
+                                        writer.add(&scored, &analyzed)?;
+                                        self.stats.indexed.fetch_add(1, Ordering::Relaxed);
+                                        if scored.is_incident() {
+                                            self.stats.flagged.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                        advance(&mut positions, &origin, &mut pending_ts);
+                                    }
+                                    Item::Dead(d) => {
+                                        dead_letters.send(&d)?;
+                                        self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                                        advance(&mut positions, &d.message.origin, &mut Vec::new());
+                                    }
+                                }
+                                pending += 1;
+                                first_pending.get_or_insert_with(Instant::now);
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if pending > 0
+                    && (pending >= commit_docs
+                        || first_pending.is_some_and(|t| t.elapsed() >= commit_every))
+                {
+                    if let Err(e) = commit(
+                        &mut writer,
+                        &positions,
+                        &mut pending_ts,
+                        &mut dead_letters,
+                        &mut alerts,
+                    ) {
+                        match e {
+                            // Sinks that cannot deliver: keep the offsets
+                            // where they are and try again later.
+                            PipelineError::Kafka(_) => {
+                                tracing::warn!(error = %e, "commit postponed")
+                            }
+                            other => return Err(other),
+                        }
+                    } else {
+                        pending = 0;
+                        first_pending = None;
+                    }
+                }
+                if last_log.elapsed() >= Duration::from_secs(10) {
+                    last_log = Instant::now();
+                    tracing::info!(
+                        consumed = self.stats.consumed.load(Ordering::Relaxed),
+                        indexed = self.stats.indexed.load(Ordering::Relaxed),
+                        dead_letters = self.stats.dead_letters.load(Ordering::Relaxed),
+                        commits = self.stats.commits.load(Ordering::Relaxed),
+                        "progress"
+                    );
+                }
+            }
+            self.health.draining.store(true, Ordering::Relaxed);
+            if pending > 0 || self.stats.commits.load(Ordering::Relaxed) == 0 {
+                commit(
+                    &mut writer,
+                    &positions,
+                    &mut pending_ts,
+                    &mut dead_letters,
+                    &mut alerts,
+                )?;
+            }
+            drop(commit_tx);
+            Ok(if ended.load(Ordering::Relaxed) {
+                RunOutcome::SourceEnded
+            } else {
+                RunOutcome::Stopped
+            })
+        });
+        writer.finish()?;
+        if outcome
+            .as_ref()
+            .is_ok_and(|o| *o == RunOutcome::SourceEnded)
+        {
+            // Still serving (the API may stay up): not draining any more.
+            self.health.draining.store(false, Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+/// Moves the positions past a message; collects Kafka timestamps for the
+/// latency of the next commit.
+fn advance(positions: &mut Positions, origin: &Origin, timestamps: &mut Vec<i64>) {
+    match origin {
+        Origin::File { line, end } => {
+            if let Some(f) = &mut positions.file {
+                f.offset = f.offset.max(*end);
+                f.line = f.line.max(*line);
+            }
+        }
+        Origin::Kafka {
+            topic,
+            partition,
+            offset,
+            timestamp_ms,
+        } => {
+            positions.advance_kafka(topic, *partition, *offset);
+            if let Some(ts) = timestamp_ms {
+                timestamps.push(*ts);
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `yuqing replay`: JSONL posts into a Kafka topic.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use yuqing_kafka::replay::{ReplaySettings, replay};
+
+/// Arguments of `yuqing replay`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSONL posts; `-` or nothing reads stdin. Lines that are not posts
+    /// are sent as they are (to exercise dead-letter paths).
+    pub input: Option<PathBuf>,
+    /// Bootstrap brokers (env YUQING_KAFKA_BROKERS).
+    #[arg(long, value_name = "HOST:PORT", env = "YUQING_KAFKA_BROKERS")]
+    pub brokers: String,
+    /// Topic to produce to.
+    #[arg(long, default_value = "posts")]
+    pub topic: String,
+    /// At most N messages per second.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Keep the posts' own pacing (gaps between their `ts`), X times faster.
+    #[arg(long, value_name = "X")]
+    pub speedup: Option<f64>,
+    /// Extra librdkafka producer property, `key=value` (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut options = BTreeMap::new();
+    for o in &args.options {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("--option `{o}`: expected key=value"))?;
+        options.insert(k.to_string(), v.to_string());
+    }
+    if let Some(r) = args.rate {
+        anyhow::ensure!(r > 0.0, "--rate must be above 0");
+    }
+    if let Some(x) = args.speedup {
+        anyhow::ensure!(x > 0.0, "--speedup must be above 0");
+    }
+    let settings = ReplaySettings {
+        brokers: args.brokers.clone(),
+        topic: args.topic.clone(),
+        rate: args.rate,
+        speedup: args.speedup,
+        options,
+    };
+    let input = crate::open_input(args.input.as_ref())?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stats = replay(&settings, input, |s| {
+        if progress {
+            eprint!(
+                "\ryuqing replay: {} sent, {:.0}/s ",
+                s.sent,
+                s.sent as f64 / s.secs.max(1e-9)
+            );
+        }
+    })
+    .with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;
+    if progress {
+        eprintln!();
+    }
+    eprintln!(
+        "yuqing replay: {} messages ({:.1} MB) to {} in {:.2} s: {:.0} messages/s",
+        stats.sent,
+        stats.bytes as f64 / 1e6,
+        args.topic,
+        stats.secs,
+        stats.sent as f64 / stats.secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,134 @@
+//! `yuqing run PIPELINE.toml`: the service — a source, the scoring and
+//! indexing stages, sinks, and the HTTP API, in one process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use yuqing_pipeline::{Pipeline, PipelineConfig, RunOutcome};
+use yuqing_server::AppState;
+
+/// Arguments of `yuqing run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline configuration (TOML; docs/config.md).
+    pub pipeline: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::init_logging();
+    let config = PipelineConfig::load(&args.pipeline)?;
+    let lexicon = crate::load_lexicon(config.dictionaries.as_ref())?;
+    let pipeline = Pipeline::open(config.clone(), Arc::clone(&lexicon))
+        .with_context(|| format!("opening the index in {}", config.data_dir.display()))?;
+    let stats = pipeline.stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+
+    // Signals: the first one stops the pipeline (drain, commit), and the
+    // HTTP server after it.
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    {
+        let stop = Arc::clone(&stop);
+        let signalled = Arc::clone(&signalled);
+        runtime.spawn(async move {
+            crate::serve::shutdown_signal().await;
+            stop.store(true, Ordering::Relaxed);
+            signalled.notify_waiters();
+            signalled.notify_one();
+        });
+    }
+
+    let http_done = Arc::new(tokio::sync::Notify::new());
+    let server = if config.http.enabled {
+        let health = pipeline.health();
+        let state = AppState {
+            index: pipeline.index(),
+            lexicon: Arc::clone(&lexicon),
+            ready: Some(Arc::new(move || health.check())),
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&config.http.addr))
+            .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        eprintln!("yuqing run: API on http://{local}");
+        tracing::info!(addr = %local, "listening");
+        let http_done = Arc::clone(&http_done);
+        Some(runtime.spawn(async move {
+            let shutdown = async move { http_done.notified().await };
+            if let Err(e) = yuqing_server::serve(listener, state, shutdown).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }))
+    } else {
+        None
+    };
+
+    // A watchdog: once stopping, the pipeline has `shutdown_timeout_secs`.
+    {
+        let stop = Arc::clone(&stop);
+        let timeout = Duration::from_secs(config.runtime.shutdown_timeout_secs);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(timeout);
+            eprintln!(
+                "yuqing run: did not finish within {timeout:?} of the signal; exiting (what was not committed is read again on the next start)"
+            );
+            std::process::exit(1);
+        });
+    }
+
+    let start = Instant::now();
+    let outcome = pipeline.run(Arc::clone(&stop));
+    let secs = start.elapsed().as_secs_f64();
+    let consumed = stats.consumed.load(Ordering::Relaxed);
+    let (p50, p99) = stats
+        .latency
+        .lock()
+        .map(|h| (h.quantile(0.5), h.quantile(0.99)))
+        .unwrap_or((None, None));
+    let latency = match (p50, p99) {
+        (Some(a), Some(b)) => format!("; event-to-searchable latency p50 {a} ms, p99 {b} ms"),
+        _ => String::new(),
+    };
+    eprintln!(
+        "yuqing run: {consumed} messages in {secs:.1} s ({:.0}/s): {} indexed, {} flagged, {} dead letters, {} commits{latency}",
+        consumed as f64 / secs.max(1e-9),
+        stats.indexed.load(Ordering::Relaxed),
+        stats.flagged.load(Ordering::Relaxed),
+        stats.dead_letters.load(Ordering::Relaxed),
+        stats.commits.load(Ordering::Relaxed),
+    );
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            http_done.notify_one();
+            return Err(e).context("the pipeline failed");
+        }
+    };
+    if outcome == RunOutcome::SourceEnded && config.runtime.serve_after_end && server.is_some() {
+        eprintln!(
+            "yuqing run: the source is read to its end; still serving the API (Ctrl-C to stop)"
+        );
+        runtime.block_on(async {
+            if !stop.load(Ordering::Relaxed) {
+                signalled.notified().await;
+            }
+        });
+    }
+    http_done.notify_one();
+    if let Some(server) = server {
+        let _ =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), server).await });
+    }
+    Ok(ExitCode::SUCCESS)
+}

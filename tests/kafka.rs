@@ -1,0 +1,226 @@
+//! `yuqing run` against a real Kafka-API broker (tansu) on loopback:
+//! everything valid is searchable, every malformed message is a dead letter
+//! with its reason, offsets are committed after the index, a `kill -9` or a
+//! broker restart loses and duplicates nothing.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use support::{
+    Broker, Run, committed_offsets, end_offsets, kafka_config, malformed, posts, read_all, replay,
+    wait_for,
+};
+
+#[test]
+fn ten_thousand_posts_with_malformed_ones_mixed_in() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+
+    let valid = posts("p", 9_900);
+    let bad = malformed(100);
+    let mut lines = Vec::new();
+    let mut bad_iter = bad.iter();
+    for (i, v) in valid.iter().enumerate() {
+        lines.push(v.clone());
+        if i % 99 == 0
+            && let Some((b, _)) = bad_iter.next()
+        {
+            lines.push(b.clone());
+        }
+    }
+    lines.extend(bad_iter.map(|(b, _)| b.clone()));
+    assert_eq!(lines.len(), 10_000);
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "mixed.jsonl",
+        &lines,
+    );
+
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-mixed");
+    let run = Run::start(&config);
+    wait_for(
+        Duration::from_secs(120),
+        "all valid posts to be searchable",
+        || run.total() == 9_900,
+    );
+    let (status, body) = run.get("/readyz");
+    assert_eq!(status, 200, "{body}");
+    // Spot checks through the API.
+    let (status, body) = run.get("/api/v1/posts/p-4242");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "p-4242");
+    let (_, body) = run.get("/api/v1/posts/bad-3");
+    assert!(
+        body.get("error").is_some(),
+        "a malformed message is not a post: {body}"
+    );
+    let status = run.terminate();
+    assert!(
+        status.success(),
+        "yuqing run exits 0 on SIGTERM: {status:?}"
+    );
+
+    // Every malformed message is in the dead-letter topic with its reason
+    // and where it came from.
+    let dead = read_all(&broker.brokers(), "posts.dlq", 3, 100);
+    assert_eq!(dead.len(), 100, "dead letters");
+    let expected: HashMap<Vec<u8>, &str> = bad.iter().map(|(b, r)| (b.clone(), *r)).collect();
+    for (payload, headers) in &dead {
+        let h: HashMap<&str, &str> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let want = expected
+            .get(payload)
+            .unwrap_or_else(|| panic!("unexpected dead letter {payload:?}"));
+        assert_eq!(h.get("yuqing.reason"), Some(want), "{h:?}");
+        assert!(
+            h.get("yuqing.error").is_some_and(|e| !e.is_empty()),
+            "{h:?}"
+        );
+        assert_eq!(h.get("yuqing.source.topic"), Some(&"posts"));
+        assert!(
+            h.contains_key("yuqing.source.partition") && h.contains_key("yuqing.source.offset"),
+            "{h:?}"
+        );
+    }
+
+    // Offsets committed to the group equal the end of every partition.
+    assert_eq!(
+        committed_offsets(&broker.brokers(), "g-mixed", "posts", 3),
+        end_offsets(&broker.brokers(), "posts", 3)
+    );
+}
+
+#[test]
+fn kill_dash_nine_then_restart_keeps_every_post_exactly_once() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 30_000;
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "posts.jsonl",
+        &posts("k", n),
+    );
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-kill");
+
+    let run = Run::start(&config);
+    wait_for(Duration::from_secs(120), "some posts to be indexed", || {
+        run.total() >= 3_000
+    });
+    let seen = run.total();
+    run.kill9();
+    assert!(
+        seen < n as u64,
+        "killed in the middle of the stream ({seen} of {n})"
+    );
+
+    let run = Run::start(&config);
+    wait_for(
+        Duration::from_secs(120),
+        "every post after the restart",
+        || run.total() >= n as u64,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(run.total(), n as u64, "each post once");
+    for id in ["k-0", "k-12345", &format!("k-{}", n - 1)] {
+        let (status, _) = run.get(&format!("/api/v1/posts/{id}"));
+        assert_eq!(status, 200, "{id}");
+    }
+    let stderr = run.stderr.clone();
+    let status = run.terminate();
+    assert!(status.success());
+    // The restarted run read on from the index's offsets, not from the
+    // start: what was searchable before the kill was committed, and is not
+    // read again.
+    let summary = stderr.lock().unwrap().clone();
+    let consumed: u64 = summary
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("yuqing run: ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no summary line in {summary}"));
+    assert!(
+        consumed <= n as u64 - seen,
+        "the restart read {consumed} messages, {seen} were already committed"
+    );
+    assert_eq!(
+        committed_offsets(&broker.brokers(), "g-kill", "posts", 3),
+        end_offsets(&broker.brokers(), "posts", 3)
+    );
+}
+
+#[test]
+fn a_broker_down_at_start_and_restarted_mid_run_loses_nothing() {
+    let mut broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-restart");
+    let first = posts("a", 5_000);
+    let second = posts("b", 5_000);
+
+    // Down at start: the service starts, is not ready, and catches up.
+    broker.stop();
+    let run = Run::start(&config);
+    wait_for(
+        Duration::from_secs(30),
+        "readiness to say the source is down",
+        || run.get("/readyz").0 == 503,
+    );
+    broker.restart();
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "first.jsonl",
+        &first,
+    );
+    wait_for(Duration::from_secs(120), "the first half", || {
+        run.total() == 5_000
+    });
+    wait_for(Duration::from_secs(30), "readiness", || {
+        run.get("/readyz").0 == 200
+    });
+
+    // Goes away mid-run and comes back with its data.
+    broker.stop();
+    wait_for(Duration::from_secs(60), "readiness to drop", || {
+        run.get("/readyz").0 == 503
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    broker.restart();
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "second.jsonl",
+        &second,
+    );
+    wait_for(Duration::from_secs(120), "the second half", || {
+        run.total() == 10_000
+    });
+    wait_for(Duration::from_secs(30), "readiness again", || {
+        run.get("/readyz").0 == 200
+    });
+    let status = run.terminate();
+    assert!(status.success());
+    assert_eq!(
+        committed_offsets(&broker.brokers(), "g-restart", "posts", 3),
+        end_offsets(&broker.brokers(), "posts", 3)
+    );
+}

@@ -7,6 +7,7 @@
 mod bench;
 mod dict;
 mod eval;
+mod generate;
 mod index_cmd;
 mod lines;
 mod replay;
@@ -47,6 +48,8 @@ enum Command {
     Index(index_cmd::Args),
     /// Run a pipeline: source, scoring, index, sinks and the HTTP API.
     Run(run::Args),
+    /// Generate a synthetic stream of posts with incident bursts (JSONL).
+    Gen(generate::Args),
     /// Produce JSONL posts to a Kafka topic (backfills, load tests).
     Replay(replay::Args),
     /// Serve the HTTP API over an existing index.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Index(args) => index_cmd::run(args),
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Gen(args) => generate::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),

@@ -267,3 +267,146 @@ impl Generator {
         t.replace("{r}", region).replace("{n}", &n.to_string())
     }
 }
+
+/// A generated post of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenPost {
+    /// Id.
+    pub id: String,
+    /// Event time, ms since the epoch.
+    pub ts_ms: i64,
+    /// Platform.
+    pub platform: &'static str,
+    /// Author id.
+    pub author: String,
+    /// Text.
+    pub text: String,
+}
+
+/// An incident burst inside a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Burst {
+    /// Category id (one of [`INCIDENTS`]).
+    pub category: String,
+    /// Region name as it appears in the text (`滁州`).
+    pub region: String,
+    /// Start, minutes after the stream's start.
+    pub at_minute: u32,
+    /// Duration in minutes.
+    pub minutes: u32,
+    /// Posts in the burst (about a third of them reposts).
+    pub posts: u32,
+}
+
+/// What [`stream`] generates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    /// Seed.
+    pub seed: u64,
+    /// Start, ms since the epoch.
+    pub start_ms: i64,
+    /// Length in minutes.
+    pub minutes: u32,
+    /// Background posts per minute (on average).
+    pub per_minute: f64,
+    /// Incident bursts.
+    pub bursts: Vec<Burst>,
+}
+
+const PLATFORMS: &[&str] = &["weibo", "weibo", "weibo", "wechat", "news", "douyin"];
+
+/// A stream of posts in time order: everyday chatter with a scattering of
+/// unrelated incident reports (about one an hour, random category and
+/// region), plus the bursts: many independent reports of one incident in a
+/// short time, and reposts of them.
+pub fn stream(spec: &StreamSpec) -> Vec<GenPost> {
+    let mut g = Generator::new(spec.seed);
+    let mut out: Vec<GenPost> = Vec::new();
+    let mut n = 0u64;
+    let mut next_id = |prefix: &str| {
+        n += 1;
+        format!("{prefix}-{n:06}")
+    };
+    let span_ms = i64::from(spec.minutes) * 60_000;
+    let background = (spec.per_minute * f64::from(spec.minutes)).round() as u64;
+    for _ in 0..background {
+        let ts_ms = spec.start_ms + (g.rng().unit() * span_ms as f64) as i64;
+        let text = if g.rng().below(240) == 0 {
+            g.incident().1
+        } else {
+            g.chatter()
+        };
+        let author = format!("u{}", g.rng().below(5_000));
+        let platform = *g.rng().pick(PLATFORMS);
+        out.push(GenPost {
+            id: next_id("gen"),
+            ts_ms,
+            platform,
+            author,
+            text,
+        });
+    }
+    for b in &spec.bursts {
+        let start = spec.start_ms + i64::from(b.at_minute) * 60_000;
+        let len = i64::from(b.minutes.max(1)) * 60_000;
+        let mut originals: Vec<(String, String)> = Vec::new();
+        for _ in 0..b.posts {
+            // Reports arrive faster early on: a square-root ramp.
+            let ts_ms = start + (g.rng().unit().powf(1.6) * len as f64) as i64;
+            let author = format!("w{}", g.rng().below(100_000));
+            let platform = *g.rng().pick(PLATFORMS);
+            let text = if !originals.is_empty() && g.rng().below(3) == 0 {
+                let (who, what) = g.rng().pick(&originals).clone();
+                format!("转发微博 //@{who}: {what}")
+            } else {
+                let t = g
+                    .incident_of(&b.category, &b.region)
+                    .unwrap_or_else(|| g.chatter());
+                originals.push((author.clone(), t.clone()));
+                t
+            };
+            out.push(GenPost {
+                id: next_id("gen"),
+                ts_ms,
+                platform,
+                author,
+                text,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.ts_ms.cmp(&b.ts_ms).then(a.id.cmp(&b.id)));
+    out
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_deterministic_ordered_and_contain_the_burst() {
+        let spec = StreamSpec {
+            seed: 3,
+            start_ms: 1_719_792_000_000,
+            minutes: 120,
+            per_minute: 2.0,
+            bursts: vec![Burst {
+                category: "fire".into(),
+                region: "合肥".into(),
+                at_minute: 60,
+                minutes: 10,
+                posts: 30,
+            }],
+        };
+        let a = stream(&spec);
+        assert_eq!(a, stream(&spec));
+        assert_eq!(a.len(), 240 + 30);
+        assert!(a.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+        let in_burst = a
+            .iter()
+            .filter(|p| {
+                p.text.contains("合肥") && (1_719_795_600_000..1_719_796_200_000).contains(&p.ts_ms)
+            })
+            .count();
+        assert!(in_burst >= 30, "{in_burst}");
+    }
+}

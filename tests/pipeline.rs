@@ -1,0 +1,154 @@
+//! `yuqing run` with the shipped demo pipeline and a file source, and
+//! `yuqing gen` reproducing the demo stream.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::wait_for;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_demo_stream_is_what_yuqing_gen_makes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["gen", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shipped = std::fs::read(root().join("examples/demo-stream.jsonl")).unwrap();
+    assert!(
+        out.stdout == shipped,
+        "examples/demo-stream.jsonl differs from `yuqing gen --seed 7`: regenerate it"
+    );
+}
+
+#[test]
+fn the_demo_pipeline_indexes_the_stream_and_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped file, with the data directory and port from the environment.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", root().join("pipelines/demo.toml").to_str().unwrap()])
+        .env("YUQING_DATA_DIR", dir.path())
+        .env("YUQING_HTTP_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let api = loop {
+        let line = lines
+            .next()
+            .expect("yuqing run prints its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("yuqing run: API on ") {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    wait_for(
+        Duration::from_secs(60),
+        "the demo stream to be indexed",
+        || support::get(&format!("{api}/api/v1/search?limit=1")).1["total"] == 1560,
+    );
+    let (_, body) = support::get(&format!(
+        "{api}/api/v1/search?q=%E7%88%86%E7%82%B8&region=%E6%BB%81%E5%B7%9E&limit=1"
+    ));
+    assert!(body["total"].as_u64().unwrap() >= 60, "{body}");
+    let (status, _) = support::get(&format!("{api}/readyz"));
+    assert_eq!(status, 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_file_pipeline_resumes_where_its_index_stopped_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = dir.path().join("posts.jsonl");
+    let line = |i: usize| {
+        format!(
+            r#"{{"id":"f-{i}","text":"滁州发生爆炸{i}","ts":{}}}"#,
+            1_719_792_000 + i
+        )
+    };
+    let mut body: String = (0..100).map(|i| line(i) + "\n").collect();
+    body.push_str("{\"broken\n");
+    std::fs::write(&posts, &body).unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n[dead_letter]\nkind = \"file\"\npath = \"dead.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n",
+    )
+    .unwrap();
+    let run = |dir: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+            .args(["run", dir.join("p.toml").to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = run(dir.path());
+    assert!(first.contains("yuqing run: 101 messages"), "{first}");
+    assert!(
+        first.contains("100 indexed") && first.contains("1 dead letters"),
+        "{first}"
+    );
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    let d: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (d["reason"].as_str(), d["line"].as_u64()),
+        (Some("malformed_json"), Some(101))
+    );
+
+    // Appended lines are read on the next run, and only they.
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&posts)
+        .unwrap();
+    for i in 100..150 {
+        std::io::Write::write_all(&mut more, (line(i) + "\n").as_bytes()).unwrap();
+    }
+    let second = run(dir.path());
+    assert!(second.contains("yuqing run: 50 messages"), "{second}");
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args([
+            "search",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "爆炸",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("150 posts match"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A configuration mistake names the key and the line.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\nfollw = true\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", dir.path().join("bad.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:5: unknown field `follw`"), "{err}");
+}

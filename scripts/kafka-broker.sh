@@ -4,8 +4,9 @@
 #
 #   scripts/kafka-broker.sh install   build tansu into .tools/ unless it is there (or on PATH)
 #   scripts/kafka-broker.sh path      print the tansu binary's path
-#   scripts/kafka-broker.sh start     start a broker (TANSU_PORT, default 9092; storage in .tools/broker/)
-#                                     and create the topics posts, posts.dlq, alerts
+#   scripts/kafka-broker.sh start     start a broker on 127.0.0.1:$TANSU_PORT (default 9092) and create
+#                                     the topics posts, posts.dlq, alerts; TANSU_STORAGE=memory (default,
+#                                     fastest, lost on stop) or sqlite (kept in .tools/broker/tansu.db)
 #   scripts/kafka-broker.sh stop      stop it
 #   scripts/kafka-broker.sh status    say whether it runs
 #
@@ -17,6 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 port="${TANSU_PORT:-9092}"
+storage="${TANSU_STORAGE:-memory}"
 state="$tools/broker"
 version="0.6.0"
 
@@ -47,15 +49,20 @@ start() {
     echo "broker: already running (pid $(cat "$state/pid")) on 127.0.0.1:$port"
     return 0
   fi
+  case "$storage" in
+    memory) engine="memory://tansu/" ;;
+    sqlite) engine="sqlite://tansu.db" ;;
+    *) echo "TANSU_STORAGE must be memory or sqlite, got $storage" >&2; exit 2 ;;
+  esac
   (cd "$state" && nohup "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "sqlite://tansu.db" >"$state/broker.log" 2>&1 & echo $! >"$state/pid")
+      --storage-engine "$engine" >"$state/broker.log" 2>&1 & echo $! >"$state/pid")
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       for topic in posts posts.dlq alerts; do
         "$bin" topic create --broker "tcp://127.0.0.1:$port" --partitions 3 "$topic" >/dev/null 2>&1 || true
       done
-      echo "broker: running on 127.0.0.1:$port (pid $(cat "$state/pid")); topics posts, posts.dlq, alerts"
+      echo "broker: running on 127.0.0.1:$port (pid $(cat "$state/pid"), $storage storage); topics posts, posts.dlq, alerts"
       return 0
     fi
     sleep 0.1
@@ -85,5 +92,5 @@ case "${1:-}" in
     else
       echo "broker: not running"
     fi ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

@@ -96,8 +96,13 @@ fn main() -> ExitCode {
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
 pub(crate) fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Like [`init_logging`] with another default level.
+pub(crate) fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

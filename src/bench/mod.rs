@@ -3,6 +3,7 @@
 
 mod corpus;
 mod index;
+mod kafka;
 mod query;
 mod score;
 
@@ -18,6 +19,9 @@ pub enum Command {
     /// Indexing: tantivy alone vs. the whole `yuqing index` path vs.
     /// scoring alone, on the same posts.
     Index(index::Args),
+    /// Kafka to searchable: throughput next to the `yuqing index` path, and
+    /// latency at half that rate, against a running broker.
+    Kafka(kafka::Args),
     /// Query latency (p50, p99) on an existing index.
     Query(query::Args),
     /// Write a benchmark corpus as JSONL posts (fresh ids, timestamps) to
@@ -30,6 +34,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Score(a) => score::run(a),
         Command::Index(a) => index::run(a),
         Command::Query(a) => query::run(a),
+        Command::Kafka(a) => kafka::run(a),
         Command::Corpus(a) => corpus::run(a),
     }
 }

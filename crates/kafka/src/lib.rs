@@ -10,6 +10,7 @@
 //!   that re-sends what failed before the pipeline commits.
 //! - [`replay`]: a producer for backfills and load tests.
 
+pub mod admin;
 mod producer;
 pub mod replay;
 mod source;

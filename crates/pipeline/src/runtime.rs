@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, TrySendError, bounded};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, bounded};
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch};
@@ -19,6 +19,9 @@ use crate::latency::LatencyHistogram;
 use crate::positions::Positions;
 use crate::sinks::{AlertSink, DeadLetter, DeadLetters};
 use crate::source::{FileSource, KafkaTopics, MAX_MESSAGE_BYTES, Message, Origin, Polled, Source};
+
+/// How long the stages may stay behind before the source pauses.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether the pipeline can take traffic: what `/readyz` reports.
 #[derive(Debug, Default)]
@@ -277,6 +280,7 @@ impl Pipeline {
                 scope.spawn(move || {
                     let mut seq = 0u64;
                     let mut pending: Option<Batch> = None;
+                    let mut full_since: Option<Instant> = None;
                     loop {
                         while let Ok(c) = commit_rx.try_recv() {
                             source.committed(&c.positions);
@@ -288,24 +292,33 @@ impl Pipeline {
                             break;
                         }
                         if let Some(batch) = pending.take() {
-                            match work_tx.try_send(batch) {
-                                Ok(()) => source.resume(),
-                                Err(TrySendError::Full(batch)) => {
-                                    // Back-pressure: stop fetching, keep the
-                                    // group alive by polling.
-                                    source.pause();
-                                    let mut batch = batch;
-                                    if let Polled::Messages(more) =
-                                        source.poll(batch_size, Duration::from_millis(50))
-                                    {
-                                        stats
-                                            .consumed
-                                            .fetch_add(more.len() as u64, Ordering::Relaxed);
-                                        batch.messages.extend(more);
+                            match work_tx.send_timeout(batch, Duration::from_millis(100)) {
+                                Ok(()) => {
+                                    full_since = None;
+                                    source.resume();
+                                }
+                                Err(SendTimeoutError::Timeout(mut batch)) => {
+                                    // Back-pressure. A short wait is normal;
+                                    // when the stages stay behind, stop
+                                    // fetching (pausing drops what the client
+                                    // prefetched, so not at every full
+                                    // channel) and keep polling so that the
+                                    // group does not evict us.
+                                    let since = *full_since.get_or_insert_with(Instant::now);
+                                    if since.elapsed() >= PAUSE_AFTER {
+                                        source.pause();
+                                        if let Polled::Messages(more) =
+                                            source.poll(batch_size, Duration::from_millis(10))
+                                        {
+                                            stats
+                                                .consumed
+                                                .fetch_add(more.len() as u64, Ordering::Relaxed);
+                                            batch.messages.extend(more);
+                                        }
                                     }
                                     pending = Some(batch);
                                 }
-                                Err(TrySendError::Disconnected(_)) => break,
+                                Err(SendTimeoutError::Disconnected(_)) => break,
                             }
                             continue;
                         }
@@ -376,9 +389,15 @@ impl Pipeline {
                           dead_letters: &mut DeadLetters,
                           alerts: &mut AlertSink|
              -> Result<(), PipelineError> {
+                let started = Instant::now();
                 dead_letters.flush()?;
                 alerts.flush()?;
                 writer.commit_with_payload(Some(positions.to_payload()))?;
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    docs = pending_ts.len(),
+                    "index commit"
+                );
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 let now = Timestamp::now().as_millis();
                 if let Ok(mut h) = self.stats.latency.lock() {

@@ -85,6 +85,7 @@ pub struct FileSource {
     offset: u64,
     line: u64,
     follow: bool,
+    paused: bool,
     buf: Vec<u8>,
 }
 
@@ -113,6 +114,7 @@ impl FileSource {
             offset,
             line,
             follow,
+            paused: false,
             buf: Vec::new(),
         })
     }
@@ -184,6 +186,10 @@ impl FileSource {
 
 impl Source for FileSource {
     fn poll(&mut self, max: usize, timeout: Duration) -> Polled {
+        if self.paused {
+            std::thread::sleep(timeout.min(Duration::from_millis(50)));
+            return Polled::Idle;
+        }
         let mut out = Vec::new();
         let deadline = Instant::now() + timeout;
         while out.len() < max {
@@ -226,8 +232,12 @@ impl Source for FileSource {
         Polled::Messages(out)
     }
 
-    fn pause(&mut self) {}
-    fn resume(&mut self) {}
+    fn pause(&mut self) {
+        self.paused = true;
+    }
+    fn resume(&mut self) {
+        self.paused = false;
+    }
     fn committed(&mut self, _: &Positions) {}
     fn connected(&mut self) -> bool {
         true

@@ -218,9 +218,14 @@ impl KafkaSource {
         out
     }
 
-    /// Commits next offsets to Kafka (asynchronously) and makes them the
-    /// start of any later assignment.
-    pub fn commit(&self, next: &BTreeMap<TopicPartition, i64>) -> Result<(), KafkaError> {
+    /// Commits next offsets to Kafka and makes them the start of any later
+    /// assignment. `wait`: block until the group coordinator has them (for
+    /// the last commit before leaving); otherwise asynchronous.
+    pub fn commit(
+        &self,
+        next: &BTreeMap<TopicPartition, i64>,
+        wait: bool,
+    ) -> Result<(), KafkaError> {
         if next.is_empty() {
             return Ok(());
         }
@@ -230,8 +235,13 @@ impl KafkaSource {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(|e| KafkaError::new("building the offsets to commit", e))?;
         }
+        let mode = if wait {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
         self.consumer
-            .commit(&tpl, CommitMode::Async)
+            .commit(&tpl, mode)
             .map_err(|e| KafkaError::new("committing offsets to Kafka", e))
     }
 

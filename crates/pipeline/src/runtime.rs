@@ -283,7 +283,7 @@ impl Pipeline {
                     let mut full_since: Option<Instant> = None;
                     loop {
                         while let Ok(c) = commit_rx.try_recv() {
-                            source.committed(&c.positions);
+                            source.committed(&c.positions, false);
                         }
                         health
                             .connected
@@ -338,9 +338,16 @@ impl Pipeline {
                         }
                     }
                     drop(work_tx);
-                    // The sink's last commits still reach Kafka.
+                    // The sink's last commits still reach Kafka; the very
+                    // last one is waited for before leaving the group.
+                    let mut last: Option<CommitRequest> = None;
                     for c in commit_rx.iter() {
-                        source.committed(&c.positions);
+                        if let Some(previous) = last.replace(c) {
+                            source.committed(&previous.positions, false);
+                        }
+                    }
+                    if let Some(c) = last {
+                        source.committed(&c.positions, true);
                     }
                     source.close();
                 });

@@ -70,8 +70,9 @@ pub trait Source: Send {
     /// Resumes fetching.
     fn resume(&mut self);
     /// The index has committed everything up to `positions`: tell the
-    /// source (Kafka commits the offsets to the group).
-    fn committed(&mut self, positions: &Positions);
+    /// source (Kafka commits the offsets to the group; `last`: wait for it,
+    /// the source is about to close).
+    fn committed(&mut self, positions: &Positions, last: bool);
     /// Whether the source is reachable (always true for a file).
     fn connected(&mut self) -> bool;
     /// Leaves cleanly.
@@ -238,7 +239,7 @@ impl Source for FileSource {
     fn resume(&mut self) {
         self.paused = false;
     }
-    fn committed(&mut self, _: &Positions) {}
+    fn committed(&mut self, _: &Positions, _: bool) {}
     fn connected(&mut self) -> bool {
         true
     }
@@ -298,8 +299,8 @@ impl Source for KafkaTopics {
         self.source.resume();
     }
 
-    fn committed(&mut self, positions: &Positions) {
-        if let Err(e) = self.source.commit(&positions.kafka_offsets()) {
+    fn committed(&mut self, positions: &Positions, last: bool) {
+        if let Err(e) = self.source.commit(&positions.kafka_offsets(), last) {
             tracing::warn!(error = %e, "committing offsets to Kafka (the index holds them; retried at the next commit)");
         }
     }

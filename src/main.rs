@@ -4,6 +4,7 @@
 //! (bad dictionaries, unreadable input, an evaluation below its targets),
 //! 2 bad command line.
 
+mod backtest;
 mod bench;
 mod dict;
 mod eval;
@@ -48,6 +49,8 @@ enum Command {
     Index(index_cmd::Args),
     /// Run a pipeline: source, scoring, index, sinks and the HTTP API.
     Run(run::Args),
+    /// Run timestamped posts through scoring and the burst detector offline: the alerts they would raise.
+    Backtest(backtest::Args),
     /// Generate a synthetic stream of posts with incident bursts (JSONL).
     Gen(generate::Args),
     /// Produce JSONL posts to a Kafka topic (backfills, load tests).
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Gen(args) => generate::run(args),
+        Command::Backtest(args) => backtest::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),

@@ -53,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             index: pipeline.index(),
             lexicon: Arc::clone(&lexicon),
             ready: Some(Arc::new(move || health.check())),
+            alerts: pipeline.alerts(),
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(&config.http.addr))
@@ -101,12 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => String::new(),
     };
     eprintln!(
-        "yuqing run: {consumed} messages in {secs:.1} s ({:.0}/s): {} indexed, {} flagged, {} dead letters, {} commits{latency}",
+        "yuqing run: {consumed} messages in {secs:.1} s ({:.0}/s): {} indexed, {} flagged, {} dead letters, {} commits, {} alert messages, {} late posts{latency}",
         consumed as f64 / secs.max(1e-9),
         stats.indexed.load(Ordering::Relaxed),
         stats.flagged.load(Ordering::Relaxed),
         stats.dead_letters.load(Ordering::Relaxed),
         stats.commits.load(Ordering::Relaxed),
+        stats.alerts.load(Ordering::Relaxed),
+        stats.late.load(Ordering::Relaxed),
     );
     let outcome = match outcome {
         Ok(o) => o,

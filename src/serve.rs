@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use yuqing_index::PostIndex;
 use yuqing_server::AppState;
+use yuqing_spike::AlertStore;
 
 /// Arguments of `yuqing serve`.
 #[derive(clap::Args)]
@@ -57,10 +58,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
+    let alerts = AlertStore::follow(&alerts_path, 100_000)
+        .with_context(|| format!("reading the alerts in {}", alerts_path.display()))?;
     let state = AppState {
         index: Arc::new(index),
         lexicon,
         ready: None,
+        alerts: Arc::new(Mutex::new(alerts)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

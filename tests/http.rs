@@ -512,3 +512,93 @@ fn search_from_the_terminal() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("parameter `limit`"));
 }
+
+#[test]
+fn serve_lists_the_alerts_a_pipeline_writes_and_follows_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let alert = |id: &str, state: &str, category: &str, end: &str| {
+        serde_json::json!({
+            "schema_version": 1, "alert_id": id, "state": state, "category": category,
+            "region": "滁州市", "window_start": "2024-07-01T02:00:00Z", "window_end": end,
+            "count": 12, "distinct_authors": 11, "baseline": 0.2, "z": 5.1, "level": "yellow",
+            "top_terms": ["爆炸"], "sample_post_ids": ["blast"], "first_post_id": "blast",
+            "first_seen": "2024-07-01T02:00:00Z", "emitted_at": "2024-07-01T02:06:30Z"
+        })
+        .to_string()
+            + "\n"
+    };
+    let log = dir.path().join("alerts.jsonl");
+    std::fs::write(
+        &log,
+        alert(
+            "al-00000000000000a1",
+            "open",
+            "explosion",
+            "2024-07-01T02:06:00Z",
+        ),
+    )
+    .unwrap();
+    let s = Server::start(dir.path());
+    let (status, body) = s.get("/api/v1/alerts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["alerts"][0]["alert_id"], "al-00000000000000a1");
+
+    // Its posts come from the index: the category in the region during the
+    // window.
+    let (status, body) = s.get("/api/v1/alerts/al-00000000000000a1", &[]);
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["posts"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["blast", "blast-tw"], "{body}");
+
+    // A running pipeline appends: resolved, and a new one.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        (alert(
+            "al-00000000000000a1",
+            "resolved",
+            "explosion",
+            "2024-07-01T02:36:00Z",
+        ) + &alert(
+            "al-00000000000000b2",
+            "open",
+            "fire",
+            "2024-07-01T05:00:00Z",
+        ))
+            .as_bytes(),
+    )
+    .unwrap();
+    drop(f);
+    let (_, body) = s.get("/api/v1/alerts", &[]);
+    assert_eq!(body["total"], 2, "{body}");
+    assert_eq!(
+        body["alerts"][0]["alert_id"], "al-00000000000000b2",
+        "open first"
+    );
+    assert_eq!(body["alerts"][1]["state"], "resolved");
+    let (_, body) = s.get("/api/v1/alerts", &[("state", "open")]);
+    assert_eq!(body["total"], 1);
+    let (_, body) = s.get("/api/v1/alerts", &[("category", "explosion")]);
+    assert_eq!(body["alerts"][0]["state"], "resolved");
+    let (_, body) = s.get("/api/v1/alerts", &[("since", "2024-07-01T03:00:00Z")]);
+    assert_eq!(body["total"], 1, "{body}");
+    let (status, body) = s.get("/api/v1/alerts", &[("category", "weather")]);
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown category `weather`")
+    );
+    let (status, _) = s.get("/api/v1/alerts", &[("limit", "0")]);
+    assert_eq!(status, 400);
+    let (status, _) = s.get("/api/v1/alerts/al-ffffffffffffffff", &[]);
+    assert_eq!(status, 404);
+}

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use support::{
-    Broker, Run, committed_offsets, end_offsets, kafka_config, malformed, posts, read_all, replay,
-    wait_for,
+    Broker, Run, committed_offsets, end_offsets, kafka_config, malformed, posts, read_all,
+    read_keyed, replay, wait_for,
 };
 
 #[test]
@@ -223,4 +223,65 @@ fn a_broker_down_at_start_and_restarted_mid_run_loses_nothing() {
         committed_offsets(&broker.brokers(), "g-restart", "posts", 3),
         end_offsets(&broker.brokers(), "posts", 3)
     );
+}
+
+#[test]
+fn a_burst_read_from_three_partitions_is_one_alert_on_the_alerts_topic() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 1);
+    broker.create_topic("alerts", 1);
+    let dir = tempfile::tempdir().unwrap();
+    // The demo stream: six hours with an explosion in 滁州 at 03:00Z, spread
+    // over three partitions that the pipeline reads at different paces.
+    let demo = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-stream.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<Vec<u8>> = demo.lines().map(|l| l.as_bytes().to_vec()).collect();
+    replay(&broker.brokers(), "posts", dir.path(), "demo.jsonl", &lines);
+
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-alerts");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[alerts]\nkind = \"none\"",
+        "[alerts]\nkind = \"kafka\"\ntopic = \"alerts\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = Run::start(&config);
+    wait_for(
+        Duration::from_secs(120),
+        "the stream to be searchable",
+        || run.total() == lines.len() as u64,
+    );
+    let messages = read_keyed(&broker.brokers(), "alerts", 1, |got| {
+        got.iter()
+            .any(|(_, p)| String::from_utf8_lossy(p).contains("\"resolved\""))
+    });
+    let log = std::sync::Arc::clone(&run.stderr);
+    assert!(run.terminate().success());
+    let summary = log.lock().unwrap().clone();
+    assert!(summary.contains(" 0 late posts"), "{summary}");
+
+    let alerts: Vec<(Option<String>, serde_json::Value)> = messages
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.clone(),
+                serde_json::from_slice(p).expect("an alert is JSON"),
+            )
+        })
+        .collect();
+    assert!(alerts.len() >= 2, "{alerts:?}");
+    let (key, open) = &alerts[0];
+    assert_eq!(open["state"], "open", "{open}");
+    assert_eq!(open["category"], "explosion");
+    assert_eq!(open["region"], "滁州市");
+    assert_eq!(open["window_start"], "2024-07-01T03:00:00Z");
+    // Keyed by alert id, so that a compacted topic keeps each alert's
+    // latest state.
+    for (k, a) in &alerts {
+        assert_eq!(k.as_deref(), a["alert_id"].as_str(), "{a}");
+        assert_eq!(k, key, "one incident, one alert: {a}");
+    }
+    assert_eq!(alerts.last().unwrap().1["state"], "resolved");
 }

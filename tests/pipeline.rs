@@ -36,10 +36,21 @@ fn the_demo_pipeline_indexes_the_stream_and_serves_it() {
         .env("YUQING_DATA_DIR", dir.path())
         .env("YUQING_HTTP_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Alerts on stdout, one JSON per line.
+    let stdout = child.stdout.take().unwrap();
+    let (alert_tx, alert_rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            alert_tx
+                .send(serde_json::from_str(&line).expect("an alert is JSON"))
+                .unwrap();
+        }
+    });
     let stderr = child.stderr.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
     let api = loop {
@@ -63,6 +74,61 @@ fn the_demo_pipeline_indexes_the_stream_and_serves_it() {
     assert!(body["total"].as_u64().unwrap() >= 60, "{body}");
     let (status, _) = support::get(&format!("{api}/readyz"));
     assert_eq!(status, 200);
+
+    // The explosion in 滁州 three hours in is one alert: opened on stdout,
+    // updated as it grows, resolved once quiet.
+    let open = alert_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("an alert on stdout");
+    assert_eq!(open["schema_version"], 1, "{open}");
+    assert_eq!(open["state"], "open", "{open}");
+    assert_eq!(open["category"], "explosion", "{open}");
+    assert_eq!(open["region"], "滁州市", "{open}");
+    assert_eq!(open["window_start"], "2024-07-01T03:00:00Z", "{open}");
+    assert!(open["count"].as_u64().unwrap() >= 10, "{open}");
+    let id = open["alert_id"].as_str().unwrap().to_string();
+    let mut states = vec!["open".to_string()];
+    while let Ok(a) = alert_rx.recv_timeout(Duration::from_secs(2)) {
+        assert_eq!(a["alert_id"], id.as_str(), "one incident, one alert: {a}");
+        states.push(a["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("resolved"),
+        "{states:?}"
+    );
+
+    // The API has it, with its posts.
+    let (status, body) = support::get(&format!("{api}/api/v1/alerts?category=explosion"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1, "{body}");
+    assert_eq!(body["alerts"][0]["alert_id"], id.as_str());
+    assert_eq!(body["alerts"][0]["state"], "resolved");
+    let (_, body) = support::get(&format!("{api}/api/v1/alerts?state=open"));
+    assert_eq!(body["total"], 0, "{body}");
+    let (status, body) = support::get(&format!("{api}/api/v1/alerts/{id}"));
+    assert_eq!(status, 200, "{body}");
+    let hits = body["posts"]["hits"].as_array().unwrap();
+    assert!(hits.len() >= 10, "{body}");
+    assert!(
+        hits.iter()
+            .all(|h| h["text"].as_str().unwrap().contains("滁州")),
+        "{body}"
+    );
+    let first = body["alert"]["first_post_id"].as_str().unwrap();
+    let (status, _) = support::get(&format!("{api}/api/v1/posts/{first}"));
+    assert_eq!(status, 200, "the first report is in the index");
+    let (status, body) = support::get(&format!("{api}/api/v1/alerts?state=opened"));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`state`"),
+        "{body}"
+    );
+    let (status, _) = support::get(&format!("{api}/api/v1/alerts/al-0000"));
+    assert_eq!(status, 404);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -339,6 +339,34 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32, expect: usize) -> V
     out
 }
 
+/// Keys and payloads of a topic's messages, until `until` holds for what
+/// was read (or 60 s pass).
+pub fn read_keyed(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    until: impl Fn(&[(Option<String>, Vec<u8>)]) -> bool,
+) -> Vec<(Option<String>, Vec<u8>)> {
+    let c = consumer(brokers, None);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while !until(&out) && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push((
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
 /// A pipeline configuration for a Kafka source.
 pub fn kafka_config(dir: &Path, brokers: &str, topic: &str, group: &str) -> PathBuf {
     let config = format!(

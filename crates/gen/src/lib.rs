@@ -214,6 +214,47 @@ pub const INCIDENTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// How eyewitnesses and bystanders open a report.
+const WITNESS_OPENERS: &[&str] = &[
+    "",
+    "",
+    "突发！",
+    "刚刚",
+    "刚才",
+    "我家附近",
+    "听朋友说",
+    "有没有人知道，",
+    "现场视频：",
+    "紧急扩散！",
+    "天哪，",
+    "网友爆料：",
+    "[吃惊]",
+    "真的假的？",
+    "本地消息：",
+    "下班路过看到",
+];
+/// What they add after the news.
+const WITNESS_REACTIONS: &[&str] = &[
+    "",
+    "",
+    "太吓人了",
+    "希望大家平安",
+    "附近的朋友注意安全",
+    "求扩散",
+    "路都封了",
+    "一直有车往那边开",
+    "到底怎么回事",
+    "已经有人在现场了",
+    "[蜡烛]",
+    "祈福",
+    "心疼",
+    "等官方通报",
+    "附近好多人在围观",
+    "我们小区都听到了",
+    "朋友圈都刷屏了",
+    "楼上邻居也在问",
+];
+
 /// Generates posts from a seed.
 #[derive(Debug, Clone)]
 pub struct Generator {
@@ -259,6 +300,18 @@ impl Generator {
     pub fn incident_of(&mut self, category: &str, region: &str) -> Option<String> {
         let templates = INCIDENTS.iter().find(|(c, _)| *c == category)?.1;
         Some(self.incident_text(templates, region))
+    }
+
+    /// An eyewitness-style report of `category` in `region`: the news in
+    /// the writer's own framing, so that independent reports of one
+    /// incident differ as they do in real streams. `None` for an unknown
+    /// category.
+    pub fn report_of(&mut self, category: &str, region: &str) -> Option<String> {
+        let news = self.incident_of(category, region)?;
+        let opener = *self.rng.pick(WITNESS_OPENERS);
+        let reaction = *self.rng.pick(WITNESS_REACTIONS);
+        let sep = if reaction.is_empty() { "" } else { "，" };
+        Some(format!("{opener}{news}{sep}{reaction}"))
     }
 
     fn incident_text(&mut self, templates: &[&str], region: &str) -> String {
@@ -360,7 +413,7 @@ pub fn stream(spec: &StreamSpec) -> Vec<GenPost> {
                 format!("转发微博 //@{who}: {what}")
             } else {
                 let t = g
-                    .incident_of(&b.category, &b.region)
+                    .report_of(&b.category, &b.region)
                     .unwrap_or_else(|| g.chatter());
                 originals.push((author.clone(), t.clone()));
                 t

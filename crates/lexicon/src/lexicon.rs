@@ -208,6 +208,18 @@ impl Lexicon {
         &self.regions
     }
 
+    /// Each region below a province, by canonical name, with its
+    /// province's name (`滁州市` → `安徽省`).
+    pub fn region_parents(&self) -> std::collections::HashMap<String, String> {
+        self.regions
+            .iter()
+            .filter_map(|r| {
+                let p = self.regions.get(r.parent? as usize)?;
+                Some((r.name.clone(), p.name.clone()))
+            })
+            .collect()
+    }
+
     /// Every distinct string of the dictionaries, in pattern-id order: the
     /// dictionary the raw-automaton benchmarks compare against.
     pub fn patterns(&self) -> impl ExactSizeIterator<Item = &str> {

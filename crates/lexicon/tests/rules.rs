@@ -366,6 +366,13 @@ fn the_shipped_dictionaries_compile_and_keep_their_promises() {
     assert!(flagged("某化工厂发生爆炸").contains(&"explosion".to_string()));
     assert!(flagged("高速公路发生多车相撞事故").contains(&"traffic".to_string()));
     assert!(flagged("滁河水污染，大量死鱼").contains(&"pollution".to_string()));
+    // Slang and idioms that use incident words.
+    assert!(flagged("躺着也中枪，果断中枪").is_empty());
+    assert!(flagged("男子在街头中枪身亡").contains(&"violence".to_string()));
+    assert!(flagged("天一热就自燃了").is_empty());
+    assert!(flagged("一辆小轿车在高速上发生自燃").contains(&"fire".to_string()));
+    assert!(flagged("杀人放火必备").is_empty());
+    assert!(flagged("男子放火烧毁邻居家柴房").contains(&"fire".to_string()));
 }
 
 #[test]

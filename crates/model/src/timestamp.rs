@@ -79,6 +79,77 @@ impl Timestamp {
         Timestamp::from_millis(ms).map_err(|_| TimestampError::OutOfRange { value: shorten(s) })
     }
 
+    /// Parses a time as archives write it: RFC 3339, or a local
+    /// `YYYY-MM-DD HH:MM[:SS[.fff]]` (a `T` instead of the space is fine)
+    /// read at `offset_secs` east of UTC (`+08:00`: 28800), or epoch
+    /// digits.
+    pub fn parse_lenient(s: &str, offset_secs: i32) -> Result<Self, TimestampError> {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<i64>()
+                .map_err(|_| TimestampError::OutOfRange { value: shorten(s) })
+                .and_then(Timestamp::from_epoch);
+        }
+        if let Ok(t) = Timestamp::parse_rfc3339(s) {
+            return Ok(t);
+        }
+        let bad = || TimestampError::NotRfc3339 { value: shorten(s) };
+        let b = s.as_bytes();
+        if b.len() < 16
+            || !(b[10] == b' ' || b[10] == b'T')
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[13] != b':'
+        {
+            return Err(bad());
+        }
+        let num = |r: std::ops::Range<usize>| -> Result<u32, TimestampError> {
+            let part = s.get(r).ok_or_else(bad)?;
+            if part.bytes().all(|c| c.is_ascii_digit()) {
+                part.parse::<u32>().map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        };
+        let (year, month, day, hour, minute) = (
+            num(0..4)?,
+            num(5..7)?,
+            num(8..10)?,
+            num(11..13)?,
+            num(14..16)?,
+        );
+        let (mut second, mut millis) = (0, 0);
+        if b.len() > 16 {
+            if b[16] != b':' || b.len() < 19 {
+                return Err(bad());
+            }
+            second = num(17..19)?;
+            if b.len() > 19 {
+                if b[19] != b'.' || b.len() == 20 {
+                    return Err(bad());
+                }
+                let frac = s.get(20..).ok_or_else(bad)?;
+                if !frac.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                let padded = format!("{frac:0<3}");
+                millis = padded[..3].parse::<u32>().map_err(|_| bad())?;
+            }
+        }
+        let month =
+            time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
+        let date =
+            time::Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad())?;
+        let clock =
+            time::Time::from_hms_milli(hour as u8, minute as u8, second as u8, millis as u16)
+                .map_err(|_| bad())?;
+        let offset = time::UtcOffset::from_whole_seconds(offset_secs).map_err(|_| bad())?;
+        let dt = time::PrimitiveDateTime::new(date, clock).assume_offset(offset);
+        let ms = (dt.unix_timestamp_nanos() / 1_000_000) as i64;
+        Timestamp::from_millis(ms).map_err(|_| TimestampError::OutOfRange { value: shorten(s) })
+    }
+
     /// The current time.
     pub fn now() -> Self {
         let ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
@@ -182,6 +253,49 @@ mod tests {
         assert_eq!(c.as_millis(), 1_719_793_800_250);
         assert_eq!(c.to_string(), "2024-07-01T00:30:00.250Z");
         assert_eq!(b.to_string(), "2024-07-01T00:30:00Z");
+    }
+
+    #[test]
+    fn lenient_parsing_reads_local_archive_times() {
+        let east8 = 8 * 3600;
+        let a = Timestamp::parse_lenient("2011-03-16 22:44:58", east8).unwrap();
+        assert_eq!(a.to_string(), "2011-03-16T14:44:58Z");
+        assert_eq!(
+            Timestamp::parse_lenient("2011-03-16T22:44", east8)
+                .unwrap()
+                .to_string(),
+            "2011-03-16T14:44:00Z"
+        );
+        assert_eq!(
+            Timestamp::parse_lenient("2011-03-16 22:44:58.5", 0)
+                .unwrap()
+                .as_millis()
+                % 1000,
+            500
+        );
+        assert_eq!(
+            Timestamp::parse_lenient("2024-07-01T00:30:00Z", east8)
+                .unwrap()
+                .as_secs(),
+            1_719_793_800
+        );
+        assert_eq!(
+            Timestamp::parse_lenient("1719793800", east8)
+                .unwrap()
+                .as_secs(),
+            1_719_793_800
+        );
+        for bad in [
+            "2011-13-01 00:00:00",
+            "2011-02-30 00:00",
+            "2011-03-16",
+            "2011-03-16 25:00",
+            "昨天 12:00",
+            "2011-03-16 22:44:58.x",
+        ] {
+            let e = Timestamp::parse_lenient(bad, east8).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
     }
 
     #[test]

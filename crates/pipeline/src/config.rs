@@ -51,6 +51,9 @@ pub struct PipelineConfig {
     /// Where alerts go.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// Burst detection.
+    #[serde(default)]
+    pub spike: yuqing_spike::DetectorConfig,
     /// The HTTP API.
     #[serde(default)]
     pub http: HttpConfig,
@@ -207,10 +210,17 @@ pub struct AlertsConfig {
     /// file: the JSONL file (appended to).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Alerts the API keeps (`<data_dir>/alerts.jsonl`); the oldest go
+    /// beyond.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
 }
 
 fn default_alerts_kind() -> SinkKind {
     SinkKind::Stdout
+}
+fn default_keep() -> usize {
+    10_000
 }
 
 impl Default for AlertsConfig {
@@ -219,6 +229,7 @@ impl Default for AlertsConfig {
             kind: SinkKind::Stdout,
             topic: None,
             path: None,
+            keep: default_keep(),
         }
     }
 }
@@ -458,6 +469,10 @@ impl PipelineConfig {
         if config.index.commit_docs == 0 {
             return Err(error("`index.commit_docs` must be at least 1".into()));
         }
+        config.spike.validate().map_err(error)?;
+        if config.alerts.keep == 0 {
+            return Err(error("`alerts.keep` must be at least 1".into()));
+        }
         if config.runtime.batches_in_flight == 0 {
             return Err(error(
                 "`runtime.batches_in_flight` must be at least 1".into(),
@@ -509,6 +524,28 @@ mod tests {
         assert!(e.message.contains("`dead_letter.topic` is required"), "{e}");
         let e = parse("data_dir = \"d\"\n[source]\nkind = \"pigeon\"\n").unwrap_err();
         assert!(e.message.contains("unknown variant `pigeon`"), "{e}");
+    }
+
+    #[test]
+    fn spike_settings_are_checked_and_named() {
+        let base = "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n";
+        let c = parse(&format!(
+            "{base}[spike]\nbucket_secs = 300\n[spike.categories.fire]\nmin_count = 9\n"
+        ))
+        .unwrap();
+        assert_eq!(c.spike.bucket_secs, 300);
+        assert_eq!(c.spike.thresholds("fire").min_count, 9);
+        assert_eq!(c.spike.thresholds("fire").z, 3.0, "inherited");
+        let e = parse(&format!("{base}[spike.thresholds]\nk = 5\n")).unwrap_err();
+        assert!(
+            e.message.contains("`spike.thresholds`: need 1 ≤ k ≤ n"),
+            "{e}"
+        );
+        let e = parse(&format!("{base}[spike]\nbuckets = 5\n")).unwrap_err();
+        assert!(e.message.contains("unknown field `buckets`"), "{e}");
+        assert_eq!(e.line, Some(6));
+        let e = parse(&format!("{base}[spike.categories.fire]\nzz = 1\n")).unwrap_err();
+        assert!(e.message.contains("unknown field `zz`"), "{e}");
     }
 
     #[test]

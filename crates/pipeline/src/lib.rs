@@ -29,7 +29,7 @@ mod source;
 pub use config::{ConfigError, PipelineConfig, SinkKind, SourceKind};
 pub use latency::LatencyHistogram;
 pub use positions::{FilePosition, Positions};
-pub use runtime::{Health, Pipeline, RunOutcome, Stats};
+pub use runtime::{ALERTS_FILE, Health, Pipeline, RunOutcome, Stats};
 pub use sinks::{AlertSink, DeadLetter, DeadLetters};
 pub use source::{MAX_MESSAGE_BYTES, Message, Origin};
 

@@ -19,6 +19,10 @@ pub struct Positions {
     /// File: the file and the byte offset to read next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FilePosition>,
+    /// The burst detector's snapshot written with this commit (a file
+    /// name in `<data_dir>/detector/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
 }
 
 /// A file source's position.
@@ -38,6 +42,7 @@ impl Default for Positions {
             v: VERSION,
             kafka: BTreeMap::new(),
             file: None,
+            detector: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::{Post, ScoredPost, Timestamp};
+use yuqing_spike::{Alert, AlertStore, Detector};
 use yuqing_text::Analyzed;
 
 use crate::PipelineError;
@@ -56,6 +57,11 @@ pub struct Stats {
     pub dead_letters: AtomicU64,
     /// Index commits.
     pub commits: AtomicU64,
+    /// Alert messages emitted (open, update, resolved).
+    pub alerts: AtomicU64,
+    /// Flagged posts that came after their bucket closed (not counted by
+    /// the burst detector).
+    pub late: AtomicU64,
     /// Event-to-searchable latency of Kafka messages (their timestamp to the
     /// commit that made them searchable).
     pub latency: Mutex<LatencyHistogram>,
@@ -75,6 +81,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     lexicon: Arc<Lexicon>,
     index: Arc<PostIndex>,
+    detector: Option<Detector>,
+    alert_store: Arc<Mutex<AlertStore>>,
     health: Arc<Health>,
     stats: Arc<Stats>,
 }
@@ -155,10 +163,20 @@ impl Pipeline {
         if config.source.kind == SourceKind::File {
             health.connected.store(true, Ordering::Relaxed);
         }
+        let positions = Positions::from_payload(index.commit_payload()?.as_deref());
+        let detector = config
+            .spike
+            .enabled
+            .then(|| load_detector(&config, &lexicon, &positions));
+        let alerts_path = config.data_dir.join(ALERTS_FILE);
+        let alert_store = AlertStore::open(&alerts_path, config.alerts.keep)
+            .map_err(|e| PipelineError::io(format!("reading {}", alerts_path.display()), e))?;
         Ok(Pipeline {
             config,
             lexicon,
             index: Arc::new(index),
+            detector,
+            alert_store: Arc::new(Mutex::new(alert_store)),
             health,
             stats: Arc::new(Stats::default()),
         })
@@ -167,6 +185,12 @@ impl Pipeline {
     /// The index, for the HTTP API.
     pub fn index(&self) -> Arc<PostIndex> {
         Arc::clone(&self.index)
+    }
+
+    /// The alerts emitted so far (latest message of each), for the HTTP
+    /// API.
+    pub fn alerts(&self) -> Arc<Mutex<AlertStore>> {
+        Arc::clone(&self.alert_store)
     }
 
     /// Readiness.
@@ -197,7 +221,8 @@ impl Pipeline {
 
     /// Runs until the source ends (a file without `follow`) or `stop` is
     /// set; then drains what is in flight, commits, and returns.
-    pub fn run(self, stop: Arc<AtomicBool>) -> Result<RunOutcome, PipelineError> {
+    pub fn run(mut self, stop: Arc<AtomicBool>) -> Result<RunOutcome, PipelineError> {
+        let mut detector = self.detector.take();
         let cfg = &self.config;
         let mut positions = self.positions()?;
         let source: Box<dyn Source> =
@@ -390,6 +415,25 @@ impl Pipeline {
             let mut first_pending: Option<Instant> = None;
             let mut pending_ts: Vec<i64> = Vec::new();
             let mut last_log = Instant::now();
+            // Whether the detector changed since its last snapshot.
+            let mut detector_dirty = false;
+            let mut watermarks = Watermarks::default();
+            let mut snapshots = SnapshotDir::new(&cfg.data_dir, positions.detector.as_deref());
+            let emit = |batch: Vec<Alert>, alerts: &mut AlertSink| -> Result<(), PipelineError> {
+                for alert in batch {
+                    let json = serde_json::to_vec(&alert).map_err(|e| {
+                        PipelineError::io("encoding an alert", std::io::Error::other(e))
+                    })?;
+                    alerts.emit(&alert.alert_id, &json)?;
+                    self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut store) = self.alert_store.lock()
+                        && let Err(e) = store.record(&alert)
+                    {
+                        tracing::warn!(error = %e, "could not record an alert for the API");
+                    }
+                }
+                Ok(())
+            };
             let commit = |writer: &mut yuqing_index::PostWriter,
                           positions: &Positions,
                           pending_ts: &mut Vec<i64>,
@@ -438,6 +482,13 @@ impl Pipeline {
                                         if scored.is_incident() {
                                             self.stats.flagged.fetch_add(1, Ordering::Relaxed);
                                         }
+                                        if let Some(d) = detector.as_mut() {
+                                            detector_dirty = true;
+                                            watermarks.observe(&origin, scored.post.ts.as_millis());
+                                            if !d.observe(&scored) {
+                                                self.stats.late.fetch_add(1, Ordering::Relaxed);
+                                            }
+                                        }
                                         advance(&mut positions, &origin, &mut pending_ts);
                                     }
                                     Item::Dead(d) => {
@@ -451,13 +502,40 @@ impl Pipeline {
                             }
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => {
+                        // A silence: time still passes for a live stream.
+                        if let Some(d) = detector.as_mut() {
+                            let due = d.tick(Timestamp::now().as_millis());
+                            if !due.is_empty() {
+                                detector_dirty = true;
+                                emit(due, &mut alerts)?;
+                                pending += 1;
+                                first_pending.get_or_insert_with(Instant::now);
+                            }
+                        }
+                    }
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                // Close the buckets every partition has passed.
+                if let Some(d) = detector.as_mut()
+                    && let Some(low) = watermarks.low()
+                {
+                    let due = d.advance_to(low);
+                    if !due.is_empty() {
+                        detector_dirty = true;
+                        emit(due, &mut alerts)?;
+                        pending += 1;
+                        first_pending.get_or_insert_with(Instant::now);
+                    }
                 }
                 if pending > 0
                     && (pending >= commit_docs
                         || first_pending.is_some_and(|t| t.elapsed() >= commit_every))
                 {
+                    if let Some(d) = detector.as_ref().filter(|_| detector_dirty) {
+                        positions.detector = Some(snapshots.write(d)?);
+                        detector_dirty = false;
+                    }
                     if let Err(e) = commit(
                         &mut writer,
                         &positions,
@@ -476,6 +554,7 @@ impl Pipeline {
                     } else {
                         pending = 0;
                         first_pending = None;
+                        snapshots.committed(positions.detector.as_deref());
                     }
                 }
                 if last_log.elapsed() >= Duration::from_secs(10) {
@@ -485,11 +564,22 @@ impl Pipeline {
                         indexed = self.stats.indexed.load(Ordering::Relaxed),
                         dead_letters = self.stats.dead_letters.load(Ordering::Relaxed),
                         commits = self.stats.commits.load(Ordering::Relaxed),
+                        alerts = self.stats.alerts.load(Ordering::Relaxed),
                         "progress"
                     );
                 }
             }
             self.health.draining.store(true, Ordering::Relaxed);
+            if let Some(d) = detector.as_mut() {
+                // A file read to its end: every bucket is complete.
+                if ended.load(Ordering::Relaxed) {
+                    emit(d.finish(), &mut alerts)?;
+                }
+                if detector_dirty {
+                    positions.detector = Some(snapshots.write(d)?);
+                    pending += 1;
+                }
+            }
             if pending > 0 || self.stats.commits.load(Ordering::Relaxed) == 0 {
                 commit(
                     &mut writer,
@@ -498,6 +588,7 @@ impl Pipeline {
                     &mut dead_letters,
                     &mut alerts,
                 )?;
+                snapshots.committed(positions.detector.as_deref());
             }
             drop(commit_tx);
             Ok(if ended.load(Ordering::Relaxed) {
@@ -539,5 +630,161 @@ fn advance(positions: &mut Positions, origin: &Origin, timestamps: &mut Vec<i64>
                 timestamps.push(*ts);
             }
         }
+    }
+}
+
+/// The API's alert log, in the data directory.
+pub const ALERTS_FILE: &str = "alerts.jsonl";
+/// Where detector snapshots are written, in the data directory.
+const SNAPSHOT_DIR: &str = "detector";
+
+/// The detector for a run: restored from the snapshot the last index
+/// commit names, or new (with a warning when a snapshot was expected).
+fn load_detector(config: &PipelineConfig, lexicon: &Lexicon, positions: &Positions) -> Detector {
+    let parents = lexicon.region_parents();
+    let Some(name) = positions.detector.as_deref() else {
+        return Detector::new(config.spike.clone(), parents);
+    };
+    let path = config.data_dir.join(SNAPSHOT_DIR).join(name);
+    let restored = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            Detector::restore(config.spike.clone(), parents.clone(), &bytes)
+                .map_err(|e| e.to_string())
+        });
+    match restored {
+        Ok(d) => {
+            tracing::info!(
+                snapshot = %path.display(),
+                keys = d.keys(),
+                open_alerts = d.open_alerts(),
+                "burst detector restored"
+            );
+            d
+        }
+        Err(e) => {
+            tracing::warn!(
+                snapshot = %path.display(),
+                error = %e,
+                "burst detector starts afresh: baselines are relearnt and alerts open \
+                 before the restart may open again"
+            );
+            Detector::new(config.spike.clone(), parents)
+        }
+    }
+}
+
+/// Detector snapshots: each written under a new name before the index
+/// commit that names it; older ones are removed once that commit is done,
+/// so the snapshot the index names always exists.
+struct SnapshotDir {
+    dir: std::path::PathBuf,
+    next: u64,
+}
+
+impl SnapshotDir {
+    fn new(data_dir: &std::path::Path, current: Option<&str>) -> Self {
+        let next = current
+            .and_then(|n| {
+                n.strip_prefix("snapshot-")?
+                    .strip_suffix(".json")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(1, |n| n + 1);
+        SnapshotDir {
+            dir: data_dir.join(SNAPSHOT_DIR),
+            next,
+        }
+    }
+
+    /// Writes a snapshot (fsynced) and returns its name.
+    fn write(&mut self, detector: &Detector) -> Result<String, PipelineError> {
+        use std::io::Write;
+        let name = format!("snapshot-{:010}.json", self.next);
+        self.next += 1;
+        let path = self.dir.join(&name);
+        let io = |e| {
+            PipelineError::io(
+                format!("writing the detector snapshot {}", path.display()),
+                e,
+            )
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let mut f = std::fs::File::create(&path).map_err(io)?;
+        f.write_all(&detector.snapshot()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(name)
+    }
+
+    /// The index commit naming `current` is done: the others can go.
+    fn committed(&self, current: Option<&str>) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("snapshot-") && Some(&*name) != current {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// A source partition: a Kafka topic's partition, or the file (`None`).
+type PartitionId = (Option<Arc<str>>, i32);
+
+/// How long a partition may send nothing before the event clock stops
+/// waiting for it.
+const PARTITION_IDLE: Duration = Duration::from_secs(10);
+
+/// The newest event time of each source partition. The detector's clock is
+/// the oldest of them, so that when a backlog is read partitions at
+/// different points in time, the one behind does not make its posts late;
+/// a partition silent for [`PARTITION_IDLE`] no longer holds the clock
+/// back.
+///
+/// Partitions show up as their first messages arrive: for the first
+/// [`PARTITION_IDLE`] after a Kafka message, the clock waits for the others
+/// (a backlog is read one partition's fetch at a time).
+#[derive(Default)]
+struct Watermarks {
+    /// (topic, partition) → (newest event time, when last heard from).
+    parts: std::collections::HashMap<PartitionId, (i64, Instant)>,
+    first_kafka: Option<Instant>,
+}
+
+impl Watermarks {
+    fn observe(&mut self, origin: &Origin, ts_ms: i64) {
+        let key = match origin {
+            Origin::Kafka {
+                topic, partition, ..
+            } => {
+                self.first_kafka.get_or_insert_with(Instant::now);
+                (Some(Arc::clone(topic)), *partition)
+            }
+            Origin::File { .. } => (None, 0),
+        };
+        let e = self.parts.entry(key).or_insert((ts_ms, Instant::now()));
+        e.0 = e.0.max(ts_ms);
+        e.1 = Instant::now();
+    }
+
+    /// The event time every active partition has reached.
+    fn low(&self) -> Option<i64> {
+        if self
+            .first_kafka
+            .is_some_and(|t| t.elapsed() < PARTITION_IDLE)
+        {
+            return None;
+        }
+        let active = self
+            .parts
+            .values()
+            .filter(|(_, seen)| seen.elapsed() < PARTITION_IDLE)
+            .map(|(ts, _)| *ts)
+            .min();
+        active.or_else(|| self.parts.values().map(|(ts, _)| *ts).max())
     }
 }

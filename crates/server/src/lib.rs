@@ -8,6 +8,8 @@
 //! | `GET /api/v1/histogram` | `{"interval": "1h", "buckets": [{"start", "count"}]}` |
 //! | `GET /api/v1/facets` | `{"total": N, "categories": [...], "regions": [...]}` |
 //! | `GET /api/v1/posts/{id}` | the stored post |
+//! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages) |
+//! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "posts": {"total", "hits"}}` |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
 //!
@@ -19,7 +21,7 @@
 pub mod params;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
@@ -27,8 +29,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use yuqing_index::{IndexError, PostIndex};
+use yuqing_index::{Filters, IndexError, PostIndex, SearchRequest, Sort};
 use yuqing_lexicon::Lexicon;
+use yuqing_model::Timestamp;
+use yuqing_spike::AlertStore;
 
 pub use params::ParamError;
 
@@ -47,7 +51,27 @@ pub struct AppState {
     pub lexicon: Arc<Lexicon>,
     /// Extra readiness check; `None`: ready whenever the index is open.
     pub ready: Option<ReadyCheck>,
+    /// The alerts: the latest message of each (a following store reloads
+    /// the log another process writes).
+    pub alerts: Arc<Mutex<AlertStore>>,
 }
+
+/// `GET /api/v1/alerts`.
+#[derive(serde::Serialize)]
+struct AlertList {
+    total: usize,
+    alerts: Vec<yuqing_spike::Alert>,
+}
+
+/// `GET /api/v1/alerts/{id}`.
+#[derive(serde::Serialize)]
+struct AlertDetail {
+    alert: yuqing_spike::Alert,
+    posts: yuqing_index::SearchResponse,
+}
+
+/// Posts returned with one alert.
+pub const ALERT_POSTS: usize = 50;
 
 /// An error answer.
 #[derive(Debug)]
@@ -172,6 +196,75 @@ async fn post(
     }
 }
 
+fn internal(what: &str) -> ApiError {
+    tracing::error!("{what}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server failed to answer; see its log",
+    )
+}
+
+async fn alerts(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = params::alerts(raw.as_deref(), &s.lexicon)?;
+    let mut store = s
+        .alerts
+        .lock()
+        .map_err(|_| internal("the alert store is poisoned"))?;
+    if let Err(e) = store.refresh() {
+        tracing::warn!(error = %e, "could not reload the alert log");
+    }
+    let alerts = store.list(&q);
+    Ok(Json(AlertList {
+        total: alerts.len(),
+        alerts,
+    }))
+}
+
+async fn alert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let found = {
+        let mut store = s
+            .alerts
+            .lock()
+            .map_err(|_| internal("the alert store is poisoned"))?;
+        if let Err(e) = store.refresh() {
+            tracing::warn!(error = %e, "could not reload the alert log");
+        }
+        store.get(&id).cloned()
+    };
+    let Some(alert) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no alert with id `{id}`"),
+        ));
+    };
+    // Its posts: the category (in the region) during the window, best
+    // scores first.
+    let req = SearchRequest {
+        q: String::new(),
+        filters: Filters {
+            category: Some(alert.category.clone()),
+            region: alert.region.clone(),
+            from: Timestamp::parse_rfc3339(&alert.window_start).ok(),
+            to: Timestamp::parse_rfc3339(&alert.window_end).ok(),
+            ..Filters::default()
+        },
+        sort: Sort::Score,
+        limit: ALERT_POSTS,
+        offset: 0,
+    };
+    let index = Arc::clone(&s.index);
+    let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
+    Ok(Json(AlertDetail { alert, posts }))
+}
+
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
@@ -202,6 +295,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/histogram", get(histogram))
         .route("/api/v1/facets", get(facets))
         .route("/api/v1/posts/{id}", get(post))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{id}", get(alert))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -8,6 +8,7 @@ use yuqing_index::{
 };
 use yuqing_lexicon::Lexicon;
 use yuqing_model::{Level, Timestamp};
+use yuqing_spike::{AlertQuery, AlertState};
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_STRING_BYTES: usize = 16 * 1024;
@@ -234,5 +235,37 @@ pub fn facets(raw: Option<&str>, lexicon: &Lexicon) -> Result<FacetsRequest, Par
         q: get(&p, "q").unwrap_or("").to_string(),
         filters: filters(&p, lexicon)?,
         size,
+    })
+}
+
+/// Most alerts one list returns.
+pub const MAX_ALERTS: usize = 1_000;
+
+/// `GET /api/v1/alerts` parameters: `state`, `since`, `category`, `limit`.
+pub fn alerts(raw: Option<&str>, lexicon: &Lexicon) -> Result<AlertQuery, ParamError> {
+    let pairs = pairs(raw, &["state", "since", "category", "limit"])?;
+    let state = get(&pairs, "state")
+        .map(|v| v.parse::<AlertState>().map_err(|e| err("state", e)))
+        .transpose()?;
+    let category = match get(&pairs, "category") {
+        None => None,
+        Some(c) if lexicon.category_index(c).is_some() => Some(c.to_string()),
+        Some(c) => {
+            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
+            return Err(err(
+                "category",
+                format!("unknown category `{c}` (known: {})", known.join(", ")),
+            ));
+        }
+    };
+    let limit = number::<usize>(&pairs, "limit", "a whole number")?.unwrap_or(100);
+    if limit == 0 || limit > MAX_ALERTS {
+        return Err(err("limit", format!("must be from 1 to {MAX_ALERTS}")));
+    }
+    Ok(AlertQuery {
+        state,
+        since: timestamp(&pairs, "since")?,
+        category,
+        limit,
     })
 }

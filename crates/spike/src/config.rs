@@ -1,0 +1,251 @@
+//! Detector parameters. Every one can be set for all categories and
+//! overridden per category (`[spike.categories.fire]` in a pipeline).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Parameters of one category's detection (and the defaults for all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Fire when z = 2(√c − √μ) reaches this.
+    pub z: f64,
+    /// … and the bucket holds at least this many independent reports …
+    pub min_count: u32,
+    /// … and at least this many times the baseline …
+    pub min_ratio: f64,
+    /// … in `k` of the last `n` buckets.
+    pub k: u32,
+    /// See `k`.
+    pub n: u32,
+    /// Resolve an alert after this many minutes without an exceeding
+    /// bucket.
+    pub resolve_after_mins: u32,
+    /// After a resolution, no new alert for the same key for this many
+    /// minutes (one incident, one alert).
+    pub cooldown_mins: u32,
+    /// Send an `update` when the count grew by this fraction since the last
+    /// message (0.5: by half), or the level rose.
+    pub update_growth: f64,
+    /// At least this many minutes between two updates of one alert.
+    pub update_every_mins: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            z: 3.0,
+            min_count: 5,
+            min_ratio: 3.0,
+            k: 2,
+            n: 3,
+            resolve_after_mins: 30,
+            cooldown_mins: 60,
+            update_growth: 0.5,
+            update_every_mins: 5,
+        }
+    }
+}
+
+/// Detector configuration (`[spike]` in a pipeline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// Run burst detection at all.
+    pub enabled: bool,
+    /// Bucket width, seconds (event time).
+    pub bucket_secs: u32,
+    /// How late (behind the newest event) a post may arrive and still be
+    /// counted, seconds. Later posts are counted as late, not in a bucket.
+    pub allowed_lateness_secs: u32,
+    /// Half-life of the recent-history baseline (EWMA), minutes.
+    pub baseline_halflife_mins: u32,
+    /// A baseline is frozen while its key has an alert open, for at most
+    /// this many minutes; a level that lasts longer becomes the new normal
+    /// (the alert then resolves as the baseline catches up).
+    pub max_freeze_mins: u32,
+    /// Weight of the same hour of previous days in the baseline, once a
+    /// key has a day of history (0: recent history only).
+    pub seasonal_weight: f64,
+    /// Baseline of a key never seen before, reports per bucket.
+    pub prior: f64,
+    /// Buckets after the detector starts from nothing during which it only
+    /// learns (no alert).
+    pub warmup_buckets: u32,
+    /// Near-duplicates: posts whose SimHash differs in at most this many
+    /// bits from a recent one of the same key count once.
+    pub dedup_bits: u32,
+    /// How far back near-duplicates are looked for, minutes.
+    pub dedup_window_mins: u32,
+    /// Most keys kept; the idlest are evicted beyond.
+    pub max_keys: usize,
+    /// Keys without a report for this many hours are evicted.
+    pub evict_idle_hours: u32,
+    /// In a running pipeline, advance event time by the wall clock when
+    /// no event arrives for a bucket's time, so that alerts resolve in a
+    /// silence. `yuqing backtest` never does.
+    pub idle_advance: bool,
+    /// Defaults for every category.
+    pub thresholds: Thresholds,
+    /// Overrides per category id: the keys given replace those of
+    /// `thresholds`, the others are inherited.
+    pub categories: BTreeMap<String, ThresholdOverrides>,
+}
+
+/// Some of [`Thresholds`], for one category (`[spike.categories.fire]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ThresholdOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_after_mins: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_mins: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_growth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_every_mins: Option<u32>,
+}
+
+impl ThresholdOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: &Thresholds) -> Thresholds {
+        Thresholds {
+            z: self.z.unwrap_or(base.z),
+            min_count: self.min_count.unwrap_or(base.min_count),
+            min_ratio: self.min_ratio.unwrap_or(base.min_ratio),
+            k: self.k.unwrap_or(base.k),
+            n: self.n.unwrap_or(base.n),
+            resolve_after_mins: self.resolve_after_mins.unwrap_or(base.resolve_after_mins),
+            cooldown_mins: self.cooldown_mins.unwrap_or(base.cooldown_mins),
+            update_growth: self.update_growth.unwrap_or(base.update_growth),
+            update_every_mins: self.update_every_mins.unwrap_or(base.update_every_mins),
+        }
+    }
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            enabled: true,
+            bucket_secs: 60,
+            allowed_lateness_secs: 30,
+            baseline_halflife_mins: 30,
+            max_freeze_mins: 180,
+            seasonal_weight: 0.5,
+            prior: 0.05,
+            warmup_buckets: 60,
+            dedup_bits: 3,
+            dedup_window_mins: 60,
+            max_keys: 20_000,
+            evict_idle_hours: 48,
+            idle_advance: true,
+            thresholds: Thresholds::default(),
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// The thresholds of a category: the defaults with its overrides.
+    pub fn thresholds(&self, category: &str) -> Thresholds {
+        match self.categories.get(category) {
+            Some(o) => o.apply(&self.thresholds),
+            None => self.thresholds.clone(),
+        }
+    }
+
+    /// Sets one key by its dotted name below `spike` (`bucket_secs`,
+    /// `thresholds.min_count`, `categories.fire.z`) from a TOML-like value
+    /// (`3600`, `2.5`, `true`); the error names the key. For tuning from a
+    /// command line (`yuqing backtest --set`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut root = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let parts: Vec<&str> = key.split('.').collect();
+        let unknown = || format!("`spike.{key}`: no such setting (see docs/config.md, [spike])");
+        let mut at = &mut root;
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let obj = at.as_object_mut().ok_or_else(unknown)?;
+            if !last && i == 1 && parts[0] == "categories" && !obj.contains_key(*part) {
+                obj.insert(part.to_string(), serde_json::json!({}));
+            }
+            let known_override = i == 2 && parts[0] == "categories";
+            if last {
+                if !obj.contains_key(*part) && !known_override {
+                    return Err(unknown());
+                }
+                let v = serde_json::from_str(value)
+                    .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+                obj.insert(part.to_string(), v);
+                break;
+            }
+            at = obj.get_mut(*part).ok_or_else(unknown)?;
+        }
+        let config: DetectorConfig =
+            serde_json::from_value(root).map_err(|e| format!("`spike.{key}` = {value}: {e}"))?;
+        config.validate()?;
+        *self = config;
+        Ok(())
+    }
+
+    /// Checks ranges; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bucket_secs == 0 || self.bucket_secs > 86_400 {
+            return Err(format!(
+                "`spike.bucket_secs` must be from 1 to 86400, got {}",
+                self.bucket_secs
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.seasonal_weight) {
+            return Err(format!(
+                "`spike.seasonal_weight` must be from 0 to 1, got {}",
+                self.seasonal_weight
+            ));
+        }
+        if !(self.prior > 0.0 && self.prior.is_finite()) {
+            return Err("`spike.prior` must be above 0".into());
+        }
+        if self.baseline_halflife_mins == 0 {
+            return Err("`spike.baseline_halflife_mins` must be at least 1".into());
+        }
+        let all = std::iter::once(("thresholds".to_string(), self.thresholds.clone())).chain(
+            self.categories
+                .iter()
+                .map(|(k, v)| (format!("categories.{k}"), v.apply(&self.thresholds))),
+        );
+        for (name, t) in all {
+            let at = format!("spike.{name}");
+            if t.n == 0 || t.k == 0 || t.k > t.n || t.n > 60 {
+                return Err(format!(
+                    "`{at}`: need 1 ≤ k ≤ n ≤ 60, got k = {}, n = {}",
+                    t.k, t.n
+                ));
+            }
+            if !(t.z.is_finite()
+                && t.min_ratio.is_finite()
+                && t.min_ratio >= 0.0
+                && t.update_growth >= 0.0)
+            {
+                return Err(format!(
+                    "`{at}`: z, min_ratio and update_growth must be numbers (min_ratio, update_growth ≥ 0)"
+                ));
+            }
+            if t.resolve_after_mins == 0 {
+                return Err(format!("`{at}.resolve_after_mins` must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}

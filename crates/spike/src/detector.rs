@@ -1,0 +1,910 @@
+//! Counting independent reports per key in event-time buckets, baselines,
+//! and the alert lifecycle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use yuqing_model::{Level, ScoredPost, Timestamp};
+
+use crate::alert::{Alert, AlertState, SCHEMA_VERSION};
+use crate::config::{DetectorConfig, Thresholds};
+use crate::simhash::{distance, simhash};
+
+/// What is counted: a category, or a category in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    /// Category id.
+    pub category: String,
+    /// Canonical region name; `None` for the category as a whole.
+    pub region: Option<String>,
+}
+
+/// Pseudo-observations the prior counts as, so that a handful of early
+/// reports do not make a sparse key's baseline jump.
+const PRIOR_WEIGHT: f64 = 60.0;
+/// Reports kept as samples per bucket and per alert.
+const SAMPLES: usize = 10;
+/// Distinct terms counted per bucket and per alert.
+const TERMS: usize = 64;
+/// Authors remembered per alert (distinct-author counts above it are
+/// lower bounds).
+const AUTHORS: usize = 100_000;
+/// Recent report hashes kept per key for near-duplicate detection.
+const RECENT: usize = 4_096;
+
+/// One report, as a bucket or an alert keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Tally {
+    count: u64,
+    authors: HashSet<u64>,
+    /// (score, post id), highest first.
+    sample: Vec<(f32, String)>,
+    terms: HashMap<String, u32>,
+    /// (ts ms, post id) of the earliest report.
+    first: Option<(i64, String)>,
+    max_level: Option<Level>,
+}
+
+impl Tally {
+    fn add_report(&mut self, r: &Report<'_>, score: f32, terms: &[String]) {
+        self.count += 1;
+        if let Some(a) = r.author
+            && self.authors.len() < AUTHORS
+        {
+            self.authors.insert(a);
+        }
+        if self.sample.len() < SAMPLES || self.sample.last().is_some_and(|(s, _)| score > *s) {
+            let at = self.sample.partition_point(|(s, _)| *s >= score);
+            self.sample.insert(at, (score, r.id.to_string()));
+            self.sample.truncate(SAMPLES);
+        }
+        for t in terms {
+            if let Some(n) = self.terms.get_mut(t) {
+                *n += 1;
+            } else if self.terms.len() < TERMS {
+                self.terms.insert(t.clone(), 1);
+            }
+        }
+        if self.first.as_ref().is_none_or(|(ts, _)| r.ts_ms < *ts) {
+            self.first = Some((r.ts_ms, r.id.to_string()));
+        }
+        self.max_level = self.max_level.max(r.level);
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.count += other.count;
+        for a in &other.authors {
+            if self.authors.len() >= AUTHORS {
+                break;
+            }
+            self.authors.insert(*a);
+        }
+        for (s, id) in &other.sample {
+            if !self.sample.iter().any(|(_, x)| x == id) {
+                self.sample.push((*s, id.clone()));
+            }
+        }
+        self.sample
+            .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.sample.truncate(SAMPLES);
+        for (t, n) in &other.terms {
+            if let Some(m) = self.terms.get_mut(t) {
+                *m += n;
+            } else if self.terms.len() < TERMS {
+                self.terms.insert(t.clone(), *n);
+            }
+        }
+        if let Some((ts, id)) = &other.first
+            && self.first.as_ref().is_none_or(|(t, _)| ts < t)
+        {
+            self.first = Some((*ts, id.clone()));
+        }
+        self.max_level = self.max_level.max(other.max_level);
+    }
+}
+
+struct Report<'a> {
+    id: &'a str,
+    ts_ms: i64,
+    author: Option<u64>,
+    level: Option<Level>,
+}
+
+/// A burst being reported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OpenAlert {
+    id: String,
+    start_bucket: i64,
+    last_bucket: i64,
+    last_active: i64,
+    tally: Tally,
+    baseline: f64,
+    z_max: f64,
+    emitted_count: u64,
+    emitted_level: Level,
+    emitted_bucket: i64,
+}
+
+/// A closed bucket kept for the window of an alert that opens later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Closed {
+    bucket: i64,
+    tally: Tally,
+    z: f64,
+    exceed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyState {
+    /// Recent-history baseline (reports per bucket), as of `mu_bucket`.
+    mu: f64,
+    mu_bucket: i64,
+    /// Buckets of history in `mu` (beyond the prior).
+    history: f64,
+    /// Same-hour-of-day baselines and how many days each has seen.
+    slots: Vec<f64>,
+    slot_days: Vec<u32>,
+    /// The hour being accumulated (hour index since the epoch) and its sum.
+    hour: i64,
+    hour_sum: f64,
+    /// Buckets not yet closed.
+    open: BTreeMap<i64, Tally>,
+    /// The last `n` closed buckets with reports.
+    closed: VecDeque<Closed>,
+    alert: Option<OpenAlert>,
+    cooldown_until: i64,
+    last_seen: i64,
+    /// Recent report hashes and their buckets (near-duplicates of these
+    /// do not count).
+    recent: VecDeque<(u64, i64)>,
+}
+
+impl KeyState {
+    fn new(prior: f64, bucket: i64) -> Self {
+        KeyState {
+            mu: prior,
+            mu_bucket: bucket - 1,
+            history: 0.0,
+            slots: vec![0.0; 24],
+            slot_days: vec![0; 24],
+            hour: i64::MIN,
+            hour_sum: 0.0,
+            open: BTreeMap::new(),
+            closed: VecDeque::new(),
+            alert: None,
+            cooldown_until: i64::MIN,
+            last_seen: bucket,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+/// Everything the detector keeps, for snapshots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    bucket_ms: i64,
+    keys: Vec<(Key, KeyState)>,
+    max_ts: Option<i64>,
+    next_close: Option<i64>,
+    started: Option<i64>,
+    late: u64,
+}
+
+/// The burst detector. Feed it scored posts in (roughly) event-time order
+/// with [`Detector::observe`]; [`Detector::advance`] closes the buckets
+/// the watermark has passed and returns the alert messages due.
+pub struct Detector {
+    config: DetectorConfig,
+    bucket_ms: i64,
+    alpha: f64,
+    parents: HashMap<String, String>,
+    keys: HashMap<Key, KeyState>,
+    /// Keys with an alert open.
+    alerting: BTreeSet<Key>,
+    /// Buckets holding reports of some key, and which keys.
+    data: BTreeMap<i64, BTreeSet<Key>>,
+    max_ts: Option<i64>,
+    next_close: Option<i64>,
+    started: Option<i64>,
+    late: u64,
+    last_event_wall: Option<i64>,
+    last_evict: i64,
+    event_clock: bool,
+    /// Thresholds of the categories with overrides.
+    resolved: HashMap<String, Thresholds>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("keys", &self.keys.len())
+            .field("max_ts", &self.max_ts)
+            .field("late", &self.late)
+            .finish()
+    }
+}
+
+/// Why a snapshot cannot be restored.
+#[derive(Debug, thiserror::Error)]
+#[error("detector snapshot: {0}")]
+pub struct SnapshotError(String);
+
+impl Detector {
+    /// A detector. `parents` maps each region to its parent region
+    /// (prefecture → province): alerts prefer the most specific region, and
+    /// a key does not open while a related key (same category, ancestor or
+    /// descendant region) has an alert open.
+    pub fn new(config: DetectorConfig, parents: HashMap<String, String>) -> Self {
+        let bucket_ms = i64::from(config.bucket_secs.max(1)) * 1000;
+        let halflife_buckets =
+            (f64::from(config.baseline_halflife_mins) * 60_000.0 / bucket_ms as f64).max(1.0);
+        let resolved = config
+            .categories
+            .keys()
+            .map(|c| (c.clone(), config.thresholds(c)))
+            .collect();
+        Detector {
+            alpha: 1.0 - 0.5f64.powf(1.0 / halflife_buckets),
+            bucket_ms,
+            config,
+            parents,
+            keys: HashMap::new(),
+            alerting: BTreeSet::new(),
+            data: BTreeMap::new(),
+            max_ts: None,
+            next_close: None,
+            started: None,
+            late: 0,
+            last_event_wall: None,
+            last_evict: i64::MIN / 2,
+            event_clock: false,
+            resolved,
+        }
+    }
+
+    /// Stamps `emitted_at` with the stream's own time (the newest event
+    /// seen) instead of the wall clock: for replays and backtests, where it
+    /// says when a live run would have emitted the message.
+    pub fn use_event_clock(&mut self) {
+        self.event_clock = true;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Posts that arrived after their bucket was closed (not counted).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Keys tracked.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Alerts currently open.
+    pub fn open_alerts(&self) -> usize {
+        self.alerting.len()
+    }
+
+    fn bucket(&self, ts_ms: i64) -> i64 {
+        ts_ms.div_euclid(self.bucket_ms)
+    }
+
+    fn thresholds(&self, category: &str) -> Thresholds {
+        match self.resolved.get(category) {
+            Some(t) => t.clone(),
+            None => self.config.thresholds.clone(),
+        }
+    }
+
+    /// Counts a scored post: a flagged one as a report (unless it repeats a
+    /// recent one), any post as the passing of time. Returns false when a
+    /// flagged post arrived too late for its bucket.
+    pub fn observe(&mut self, post: &ScoredPost) -> bool {
+        if !self.config.enabled {
+            return true;
+        }
+        let ts = post.post.ts.as_millis();
+        if post.categories.is_empty() {
+            self.observe_time(ts);
+            return true;
+        }
+        if !self.observe_time(ts) {
+            self.late += 1;
+            return false;
+        }
+        let b = self.bucket(ts);
+        let hash = simhash(&post.post.text);
+        let author = post.post.author.as_deref().map(|a| {
+            u64::from_le_bytes(
+                blake3::hash(a.as_bytes()).as_bytes()[..8]
+                    .try_into()
+                    .unwrap_or([0; 8]),
+            )
+        });
+        let report = Report {
+            id: &post.post.id,
+            ts_ms: ts,
+            author,
+            level: post.severity.as_ref().map(|s| s.level),
+        };
+        let window = i64::from(self.config.dedup_window_mins) * 60_000 / self.bucket_ms;
+        let bits = self.config.dedup_bits;
+        let prior = self.config.prior;
+        for c in &post.categories {
+            let keys = std::iter::once(None).chain(post.regions.iter().map(|r| Some(r.clone())));
+            for region in keys {
+                let key = Key {
+                    category: c.id.clone(),
+                    region,
+                };
+                let state = self
+                    .keys
+                    .entry(key.clone())
+                    .or_insert_with(|| KeyState::new(prior, b));
+                state.last_seen = state.last_seen.max(b);
+                // A repost or copy of a recent report of this key is not a
+                // new report.
+                while state.recent.front().is_some_and(|(_, rb)| *rb < b - window) {
+                    state.recent.pop_front();
+                }
+                if state.recent.iter().any(|(h, _)| distance(*h, hash) <= bits) {
+                    continue;
+                }
+                let tally = state.open.entry(b).or_default();
+                // One author counts once per bucket.
+                if let Some(a) = author
+                    && tally.authors.contains(&a)
+                {
+                    continue;
+                }
+                state.recent.push_back((hash, b));
+                if state.recent.len() > RECENT {
+                    state.recent.pop_front();
+                }
+                tally.add_report(&report, c.score, &c.terms);
+                self.data.entry(b).or_default().insert(key);
+            }
+        }
+        true
+    }
+
+    /// Moves the stream's clock to an event at `ts_ms` (any post counts,
+    /// flagged or not: the warm-up and the watermark follow the whole
+    /// stream). Returns false when that time's bucket is already closed.
+    pub fn observe_time(&mut self, ts_ms: i64) -> bool {
+        let b = self.bucket(ts_ms);
+        if let Some(nc) = self.next_close
+            && b < nc
+        {
+            return false;
+        }
+        self.max_ts = Some(self.max_ts.map_or(ts_ms, |m| m.max(ts_ms)));
+        if self.next_close.is_none() {
+            self.next_close = Some(b);
+            self.started = Some(b);
+        }
+        self.last_event_wall = Some(Timestamp::now().as_millis());
+        true
+    }
+
+    /// Closes every bucket the watermark (newest event − allowed lateness)
+    /// has passed; returns the alert messages due, in order.
+    pub fn advance(&mut self) -> Vec<Alert> {
+        match self.max_ts {
+            Some(max_ts) => self.advance_to(max_ts),
+            None => Vec::new(),
+        }
+    }
+
+    /// Like [`Detector::advance`], with the stream's time given: for a
+    /// source of several partitions, the oldest of their newest event
+    /// times, so that a partition read behind the others is not late.
+    pub fn advance_to(&mut self, event_ms: i64) -> Vec<Alert> {
+        let Some(max_ts) = self.max_ts else {
+            return Vec::new();
+        };
+        let watermark = event_ms.min(max_ts) - i64::from(self.config.allowed_lateness_secs) * 1000;
+        self.close_until(watermark.div_euclid(self.bucket_ms))
+    }
+
+    /// For a live stream in a silence: moves event time on by the wall
+    /// clock since the last event (when `idle_advance` is on), so that
+    /// quiet alerts resolve.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Alert> {
+        if !self.config.idle_advance {
+            return Vec::new();
+        }
+        let (Some(max_ts), Some(last)) = (self.max_ts, self.last_event_wall) else {
+            return Vec::new();
+        };
+        if now_ms - last < self.bucket_ms {
+            return Vec::new();
+        }
+        self.max_ts = Some(max_ts + (now_ms - last));
+        self.last_event_wall = Some(now_ms);
+        self.advance()
+    }
+
+    /// Closes every bucket (end of a replay); alerts still quiet enough
+    /// stay open.
+    pub fn finish(&mut self) -> Vec<Alert> {
+        let Some(max_ts) = self.max_ts else {
+            return Vec::new();
+        };
+        self.close_until(max_ts.div_euclid(self.bucket_ms) + 1)
+    }
+
+    fn resolve_buckets(&self, category: &str) -> i64 {
+        (i64::from(self.thresholds(category).resolve_after_mins) * 60_000 / self.bucket_ms).max(1)
+    }
+
+    /// Closes the buckets before `limit`, skipping those where nothing
+    /// happens.
+    fn close_until(&mut self, limit: i64) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let Some(mut nc) = self.next_close else {
+            return out;
+        };
+        while nc < limit {
+            let next_data = self.data.range(nc..).next().map(|(b, _)| *b);
+            let next_resolve = self
+                .alerting
+                .iter()
+                .filter_map(|k| {
+                    let a = self.keys.get(k)?.alert.as_ref()?;
+                    Some(a.last_active + self.resolve_buckets(&k.category))
+                })
+                .min();
+            let b = [next_data, next_resolve]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(limit, |b| b.max(nc));
+            if b >= limit {
+                nc = limit;
+                break;
+            }
+            out.extend(self.close_bucket(b));
+            nc = b + 1;
+            if b - self.last_evict >= 60 {
+                self.last_evict = b;
+                self.evict(b);
+            }
+        }
+        self.next_close = Some(nc);
+        out
+    }
+
+    fn is_related(&self, a: &Key, b: &Key) -> bool {
+        if a.category != b.category {
+            return false;
+        }
+        match (&a.region, &b.region) {
+            (None, _) | (_, None) => true,
+            (Some(x), Some(y)) => {
+                x == y || self.parents.get(x) == Some(y) || self.parents.get(y) == Some(x)
+            }
+        }
+    }
+
+    fn depth(&self, k: &Key) -> u8 {
+        match &k.region {
+            None => 0,
+            Some(r) if self.parents.contains_key(r) => 2,
+            Some(_) => 1,
+        }
+    }
+
+    fn close_bucket(&mut self, b: i64) -> Vec<Alert> {
+        let with_data = self.data.remove(&b).unwrap_or_default();
+        let mut keys: BTreeSet<Key> = with_data;
+        keys.extend(self.alerting.iter().cloned());
+        let warming = self
+            .started
+            .is_some_and(|s| b < s + i64::from(self.config.warmup_buckets));
+        let mut out = Vec::new();
+        let mut candidates: Vec<Key> = Vec::new();
+        let now = if self.event_clock {
+            // When the watermark passed the bucket's end: when a live run
+            // would have closed it.
+            let closed_at =
+                (b + 1) * self.bucket_ms + i64::from(self.config.allowed_lateness_secs) * 1000;
+            rfc3339(self.max_ts.map_or(closed_at, |m| m.min(closed_at)))
+        } else {
+            Timestamp::now().to_string()
+        };
+        for key in keys {
+            let thresholds = self.thresholds(&key.category);
+            let (alpha, w, bucket_ms, resolve) = (
+                self.alpha,
+                self.config.seasonal_weight,
+                self.bucket_ms,
+                self.resolve_buckets(&key.category),
+            );
+            let freeze = (i64::from(self.config.max_freeze_mins) * 60_000 / bucket_ms).max(1);
+            let Some(state) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let tally = state.open.remove(&b).unwrap_or_default();
+            // Buckets of this key older than b (a late arrival after a
+            // skip) are folded into this one.
+            let older: Vec<i64> = state.open.range(..b).map(|(k, _)| *k).collect();
+            let mut tally = tally;
+            for o in older {
+                if let Some(t) = state.open.remove(&o) {
+                    tally.merge(&t);
+                }
+            }
+            let c = tally.count as f64;
+            let frozen = state
+                .alert
+                .as_ref()
+                .is_some_and(|a| b - a.start_bucket < freeze);
+            let mu = baseline_at(state, b, alpha, w, bucket_ms, frozen).max(1e-3);
+            let z = 2.0 * (c.sqrt() - mu.sqrt());
+            let exceed = tally.count >= u64::from(thresholds.min_count)
+                && z >= thresholds.z
+                && c >= thresholds.min_ratio * mu;
+            match &mut state.alert {
+                Some(alert) => {
+                    alert.tally.merge(&tally);
+                    alert.last_bucket = b;
+                    if exceed {
+                        alert.last_active = b;
+                        alert.z_max = alert.z_max.max(z);
+                    }
+                    if frozen {
+                        // The baseline stays; the hour counts it, not the burst.
+                        state.mu_bucket = b;
+                        state.hour_sum += mu;
+                    } else {
+                        learn_fields(
+                            &mut state.mu,
+                            &mut state.history,
+                            b,
+                            &mut state.mu_bucket,
+                            &mut state.hour_sum,
+                            c,
+                            alpha,
+                        );
+                    }
+                    if b - alert.last_active >= resolve {
+                        let msg = message(&key, alert, AlertState::Resolved, bucket_ms, &now);
+                        state.cooldown_until =
+                            b + i64::from(thresholds.cooldown_mins) * 60_000 / bucket_ms;
+                        state.alert = None;
+                        self.alerting.remove(&key);
+                        out.push(msg);
+                    } else {
+                        let level = alert_level(&alert.tally);
+                        let grew = alert.tally.count as f64
+                            >= (1.0 + thresholds.update_growth) * alert.emitted_count as f64;
+                        let spaced = b - alert.emitted_bucket
+                            >= i64::from(thresholds.update_every_mins) * 60_000 / bucket_ms;
+                        if spaced && (grew || level > alert.emitted_level) {
+                            alert.emitted_count = alert.tally.count;
+                            alert.emitted_level = level;
+                            alert.emitted_bucket = b;
+                            out.push(message(&key, alert, AlertState::Update, bucket_ms, &now));
+                        }
+                    }
+                }
+                None => {
+                    if warming || !exceed {
+                        learn(state, b, c, alpha);
+                    } else {
+                        // A burst does not raise its own baseline.
+                        state.mu_bucket = b;
+                        state.hour_sum += mu;
+                    }
+                    state.closed.push_back(Closed {
+                        bucket: b,
+                        tally,
+                        z,
+                        exceed,
+                    });
+                    let n = i64::from(thresholds.n);
+                    while state.closed.front().is_some_and(|c| c.bucket <= b - n) {
+                        state.closed.pop_front();
+                    }
+                    let exceeding = state.closed.iter().filter(|c| c.exceed).count() as u32;
+                    if !warming && exceed && exceeding >= thresholds.k && b >= state.cooldown_until
+                    {
+                        candidates.push(key.clone());
+                    }
+                }
+            }
+        }
+        // Open the most specific keys first; a key does not open while a
+        // related one is open.
+        candidates.sort_by_key(|k| std::cmp::Reverse(self.depth(k)));
+        for key in candidates {
+            let blocked = self
+                .alerting
+                .iter()
+                .any(|k| k != &key && self.is_related(k, &key));
+            if blocked {
+                continue;
+            }
+            let bucket_ms = self.bucket_ms;
+            let (alpha, w) = (self.alpha, self.config.seasonal_weight);
+            let Some(state) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let mut tally = Tally::default();
+            let start = state
+                .closed
+                .iter()
+                .find(|c| c.exceed)
+                .map_or(b, |c| c.bucket);
+            let mut z_max = 0.0f64;
+            for c in state.closed.iter().filter(|c| c.bucket >= start) {
+                tally.merge(&c.tally);
+                if c.exceed {
+                    z_max = z_max.max(c.z);
+                }
+            }
+            state.closed.clear();
+            let baseline = baseline_at(state, b, alpha, w, bucket_ms, true);
+            let level = alert_level(&tally);
+            let mut alert = OpenAlert {
+                id: alert_id(&key, start * bucket_ms),
+                start_bucket: start,
+                last_bucket: b,
+                last_active: b,
+                tally,
+                baseline,
+                z_max,
+                emitted_count: 0,
+                emitted_level: level,
+                emitted_bucket: b,
+            };
+            alert.emitted_count = alert.tally.count;
+            out.push(message(&key, &alert, AlertState::Open, bucket_ms, &now));
+            state.alert = Some(alert);
+            self.alerting.insert(key);
+        }
+        out
+    }
+
+    fn evict(&mut self, b: i64) {
+        let idle = i64::from(self.config.evict_idle_hours) * 3_600_000 / self.bucket_ms;
+        self.keys
+            .retain(|_, s| s.alert.is_some() || !s.open.is_empty() || s.last_seen >= b - idle);
+        if self.keys.len() > self.config.max_keys {
+            let mut idle: Vec<(i64, Key)> = self
+                .keys
+                .iter()
+                .filter(|(_, s)| s.alert.is_none() && s.open.is_empty())
+                .map(|(k, s)| (s.last_seen, k.clone()))
+                .collect();
+            idle.sort();
+            let excess = self.keys.len() - self.config.max_keys;
+            for (_, k) in idle.into_iter().take(excess) {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    /// The detector's state, for a snapshot written with the index commit.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let window = i64::from(self.config.dedup_window_mins) * 60_000 / self.bucket_ms;
+        let now = self.max_ts.map_or(i64::MIN, |t| self.bucket(t));
+        let mut keys: Vec<(Key, KeyState)> = self
+            .keys
+            .iter()
+            .map(|(k, s)| {
+                let mut s = s.clone();
+                s.recent.retain(|(_, b)| *b >= now - window);
+                (k.clone(), s)
+            })
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        serde_json::to_vec(&State {
+            bucket_ms: self.bucket_ms,
+            keys,
+            max_ts: self.max_ts,
+            next_close: self.next_close,
+            started: self.started,
+            late: self.late,
+        })
+        .unwrap_or_default()
+    }
+
+    /// A detector restored from [`Detector::snapshot`]: open alerts stay
+    /// open (no second `open`), baselines are kept.
+    pub fn restore(
+        config: DetectorConfig,
+        parents: HashMap<String, String>,
+        snapshot: &[u8],
+    ) -> Result<Self, SnapshotError> {
+        let state: State =
+            serde_json::from_slice(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
+        let mut d = Detector::new(config, parents);
+        if state.bucket_ms != d.bucket_ms {
+            return Err(SnapshotError(format!(
+                "taken with {} s buckets, configured {} s: the baselines do not carry over",
+                state.bucket_ms / 1000,
+                d.bucket_ms / 1000
+            )));
+        }
+        for (k, s) in state.keys {
+            for b in s.open.keys() {
+                d.data.entry(*b).or_default().insert(k.clone());
+            }
+            if s.alert.is_some() {
+                d.alerting.insert(k.clone());
+            }
+            d.keys.insert(k, s);
+        }
+        d.max_ts = state.max_ts;
+        d.next_close = state.next_close;
+        d.started = state.started;
+        d.late = state.late;
+        Ok(d)
+    }
+}
+
+/// The baseline of a key for bucket `b`: the recent-history EWMA decayed
+/// over the empty buckets since it was last updated, blended with the same
+/// hour of previous days once there is such history.
+fn baseline_at(
+    state: &mut KeyState,
+    b: i64,
+    alpha: f64,
+    seasonal_weight: f64,
+    bucket_ms: i64,
+    frozen: bool,
+) -> f64 {
+    let gap = b - state.mu_bucket - 1;
+    if gap > 0 && !frozen {
+        decay(state, gap, alpha);
+        state.mu_bucket = b - 1;
+    }
+    // Hours that passed with nothing (for this key) were quiet hours.
+    let hour = b * bucket_ms / 3_600_000;
+    if state.hour != i64::MIN && hour > state.hour {
+        finish_hours(state, hour, bucket_ms);
+    }
+    if state.hour == i64::MIN {
+        state.hour = hour;
+    }
+    let slot = hour.rem_euclid(24) as usize;
+    if state.slot_days[slot] >= 1 {
+        (1.0 - seasonal_weight) * state.mu + seasonal_weight * state.slots[slot]
+    } else {
+        state.mu
+    }
+}
+
+/// Applies `gap` empty buckets to the recent-history baseline.
+fn decay(state: &mut KeyState, gap: i64, alpha: f64) {
+    let mut left = gap;
+    // While the history is short, each bucket weighs 1/(prior + history).
+    while left > 0 && 1.0 / (PRIOR_WEIGHT + state.history) > alpha {
+        state.history += 1.0;
+        state.mu *= 1.0 - 1.0 / (PRIOR_WEIGHT + state.history);
+        left -= 1;
+    }
+    if left > 0 {
+        state.history += left as f64;
+        state.mu *= (1.0 - alpha).powf(left as f64);
+    }
+}
+
+/// Learns a non-burst bucket.
+fn learn(state: &mut KeyState, b: i64, c: f64, alpha: f64) {
+    learn_fields(
+        &mut state.mu,
+        &mut state.history,
+        b,
+        &mut state.mu_bucket,
+        &mut state.hour_sum,
+        c,
+        alpha,
+    );
+}
+
+/// [`learn`] on the fields, for when the key's alert is borrowed.
+fn learn_fields(
+    mu: &mut f64,
+    history: &mut f64,
+    b: i64,
+    mu_bucket: &mut i64,
+    hour_sum: &mut f64,
+    c: f64,
+    alpha: f64,
+) {
+    *history += 1.0;
+    let a = alpha.max(1.0 / (PRIOR_WEIGHT + *history));
+    *mu += a * (c - *mu);
+    *mu_bucket = b;
+    *hour_sum += c;
+}
+
+/// Closes the hours before `hour` into the same-hour baselines (the
+/// accumulated one, then empty ones, at most a week of them).
+fn finish_hours(state: &mut KeyState, hour: i64, bucket_ms: i64) {
+    let per_hour = (3_600_000 / bucket_ms).max(1) as f64;
+    let mut h = state.hour;
+    let mut sum = state.hour_sum;
+    let last = hour.min(h + 24 * 7);
+    while h < last {
+        let slot = h.rem_euclid(24) as usize;
+        let rate = sum / per_hour;
+        if state.slot_days[slot] == 0 {
+            state.slots[slot] = rate;
+        } else {
+            state.slots[slot] += 0.5 * (rate - state.slots[slot]);
+        }
+        state.slot_days[slot] = state.slot_days[slot].saturating_add(1);
+        sum = 0.0;
+        h += 1;
+    }
+    state.hour = hour;
+    state.hour_sum = 0.0;
+}
+
+/// A level for a burst: the reports' own highest level, raised by size.
+fn alert_level(t: &Tally) -> Level {
+    let by_size = match t.count {
+        0..20 => Level::Blue,
+        20..100 => Level::Yellow,
+        100..500 => Level::Orange,
+        _ => Level::Red,
+    };
+    by_size.max(t.max_level.unwrap_or(Level::Blue))
+}
+
+fn alert_id(key: &Key, start_ms: i64) -> String {
+    let seed = format!(
+        "{}\u{1f}{}\u{1f}{start_ms}",
+        key.category,
+        key.region.as_deref().unwrap_or("")
+    );
+    let h = blake3::hash(seed.as_bytes());
+    let hex: String = h.as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("al-{hex}")
+}
+
+fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millis(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &str) -> Alert {
+    let mut terms: Vec<(&String, &u32)> = a.tally.terms.iter().collect();
+    terms.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+    let (first_ts, first_id) = a
+        .tally
+        .first
+        .clone()
+        .unwrap_or((a.start_bucket * bucket_ms, String::new()));
+    Alert {
+        schema_version: SCHEMA_VERSION,
+        alert_id: a.id.clone(),
+        state,
+        category: key.category.clone(),
+        region: key.region.clone(),
+        window_start: rfc3339(a.start_bucket * bucket_ms),
+        window_end: rfc3339((a.last_bucket + 1) * bucket_ms),
+        count: a.tally.count,
+        distinct_authors: a.tally.authors.len() as u64,
+        baseline: (a.baseline * 1000.0).round() / 1000.0,
+        z: (a.z_max * 100.0).round() / 100.0,
+        level: alert_level(&a.tally),
+        top_terms: terms.into_iter().take(5).map(|(t, _)| t.clone()).collect(),
+        sample_post_ids: a.tally.sample.iter().map(|(_, id)| id.clone()).collect(),
+        first_post_id: first_id,
+        first_seen: rfc3339(first_ts),
+        emitted_at: now.to_string(),
+    }
+}

@@ -1,0 +1,432 @@
+//! `yuqing backtest FILE.jsonl`: posts with their own timestamps through
+//! scoring and the burst detector, offline. Prints the alert messages the
+//! stream would have produced (the same JSON as the alerts topic, one per
+//! line, `emitted_at` in stream time) and a summary per category.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use yuqing_lexicon::Scratch;
+use yuqing_model::{Post, ScoredPost, Timestamp};
+use yuqing_pipeline::PipelineConfig;
+use yuqing_spike::{Alert, AlertState, Detector, DetectorConfig};
+use yuqing_text::Analyzed;
+
+use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+
+/// Arguments of `yuqing backtest`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSONL posts; `-` or nothing reads stdin. Any order: they are sorted
+    /// by time.
+    pub input: Option<PathBuf>,
+    /// Take the detector settings (`[spike]`) and dictionaries from this
+    /// pipeline configuration; without it, the defaults and the built-in
+    /// dictionaries.
+    #[arg(long, value_name = "PIPELINE.toml")]
+    pub pipeline: Option<PathBuf>,
+    /// Change a detector setting for this run, by its name below `[spike]`
+    /// (`--set bucket_secs=3600 --set thresholds.min_count=3
+    /// --set categories.fire.z=4`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Dictionary directory (overrides the pipeline's).
+    #[arg(long, value_name = "DIR")]
+    pub dictionaries: Option<PathBuf>,
+    /// Field holding the post id (missing: `line-N`).
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_field: String,
+    /// Field holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+    /// Field holding the time: RFC 3339, epoch seconds or milliseconds, or
+    /// a local `YYYY-MM-DD HH:MM:SS` (see `--timezone`).
+    #[arg(long, value_name = "NAME", default_value = "ts")]
+    pub ts_field: String,
+    /// Field holding the author (optional in the data).
+    #[arg(long, value_name = "NAME", default_value = "author")]
+    pub author_field: String,
+    /// UTC offset of local times without one, `+08:00` (China) by default.
+    #[arg(
+        long,
+        value_name = "±HH:MM",
+        default_value = "+08:00",
+        allow_hyphen_values = true
+    )]
+    pub timezone: String,
+    /// Worker threads for scoring (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Print the summary only, not the alerts.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses `+08:00`, `-05:30`, `Z`, `UTC` into seconds east of UTC.
+fn parse_offset(s: &str) -> anyhow::Result<i32> {
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let bad = || anyhow::anyhow!("--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+struct Fields {
+    id: String,
+    text: String,
+    ts: String,
+    author: String,
+    offset: i32,
+}
+
+/// A post from a JSON record with the configured field names.
+fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let text = match obj.get(&f.text) {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(format!("`{}` is not a string", f.text)),
+        None => return Err(format!("no `{}` field", f.text)),
+    };
+    let ts = match obj.get(&f.ts) {
+        Some(Value::String(s)) => Timestamp::parse_lenient(s, f.offset),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(n) => Timestamp::from_epoch(n),
+            None => return Err(format!("`{}`: {n} is not a whole number", f.ts)),
+        },
+        Some(_) => return Err(format!("`{}` is neither a string nor a number", f.ts)),
+        None => return Err(format!("no `{}` field", f.ts)),
+    }
+    .map_err(|e| format!("`{}`: {e}", f.ts))?;
+    let id = match obj.get(&f.id) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => format!("line-{line}"),
+    };
+    let author = match obj.get(&f.author) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let post = Post {
+        id,
+        text,
+        ts,
+        platform: None,
+        author,
+        region: None,
+        url: None,
+        lang: None,
+        reposts: None,
+        comments: None,
+        likes: None,
+        views: None,
+    };
+    post.validate().map_err(|e| e.to_string())?;
+    Ok(post)
+}
+
+struct BatchOut {
+    flagged: Vec<(usize, ScoredPost)>,
+    /// Minutes with posts that are not flagged (the detector's clock).
+    clock: BTreeSet<i64>,
+    posts: usize,
+    errors: Vec<(usize, String)>,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    days: BTreeSet<i64>,
+}
+
+/// Per category: what the backtest found.
+#[derive(Default)]
+struct CategorySummary {
+    flagged: u64,
+    opens: u64,
+    updates: u64,
+    days_with_alerts: BTreeSet<String>,
+    per_day: BTreeMap<String, u64>,
+    biggest: Option<Alert>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::init_logging_at("warn");
+    let offset = parse_offset(&args.timezone)?;
+    let (spike, dictionaries) = match &args.pipeline {
+        Some(p) => {
+            let config = PipelineConfig::load(p)?;
+            (config.spike, config.dictionaries)
+        }
+        None => (DetectorConfig::default(), None),
+    };
+    let mut spike = spike;
+    for kv in &args.set {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--set `{kv}`: expected KEY=VALUE, e.g. --set thresholds.min_count=3");
+        };
+        spike
+            .set(k.trim(), v.trim())
+            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+    }
+    spike.validate().map_err(anyhow::Error::msg)?;
+    let dictionaries = args.dictionaries.clone().or(dictionaries);
+    let lexicon = crate::load_lexicon(dictionaries.as_ref())?;
+    let fields = Fields {
+        id: args.id_field.clone(),
+        text: args.text_field.clone(),
+        ts: args.ts_field.clone(),
+        author: args.author_field.clone(),
+        offset,
+    };
+    let input = crate::open_input(args.input.as_ref())?;
+    let reader = LineReader::with_max(input, MAX_LINE_BYTES);
+    let workers = crate::worker_count(args.workers);
+    let progress = io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+
+    let mut flagged: Vec<(usize, ScoredPost)> = Vec::new();
+    let mut clock: BTreeSet<i64> = BTreeSet::new();
+    let (mut posts, mut bad) = (0usize, 0usize);
+    let (mut first_ts, mut last_ts) = (i64::MAX, i64::MIN);
+    let mut days: BTreeSet<i64> = BTreeSet::new();
+    let day_of = |ms: i64| (ms + i64::from(offset) * 1000).div_euclid(86_400_000);
+    map_ordered(
+        reader,
+        workers,
+        || (Scratch::new(&lexicon), Analyzed::default()),
+        |(scratch, analyzed), batch: &Batch| {
+            let mut out = BatchOut {
+                flagged: Vec::new(),
+                clock: BTreeSet::new(),
+                posts: 0,
+                errors: Vec::new(),
+                first_ts: None,
+                last_ts: None,
+                days: BTreeSet::new(),
+            };
+            for (n, line) in batch.lines() {
+                let bytes = match line {
+                    Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
+                    Line::Bytes(b) => b,
+                    Line::TooLong(len) => {
+                        out.errors.push((
+                            n,
+                            format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
+                        ));
+                        continue;
+                    }
+                };
+                let post = match to_post(n, bytes, &fields) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        out.errors.push((n, e));
+                        continue;
+                    }
+                };
+                out.posts += 1;
+                let ts = post.ts.as_millis();
+                out.first_ts = Some(out.first_ts.map_or(ts, |t| t.min(ts)));
+                out.last_ts = Some(out.last_ts.map_or(ts, |t| t.max(ts)));
+                out.days.insert(day_of(ts));
+                lexicon.analyzer().analyze_into(&post.text, analyzed);
+                lexicon.score_into(analyzed, scratch);
+                let scored = lexicon.scored_post(post, scratch);
+                if scored.is_incident() {
+                    out.flagged.push((n, scored));
+                } else {
+                    // The passing of time, a minute at a time.
+                    out.clock.insert(ts - ts.rem_euclid(60_000));
+                }
+            }
+            out
+        },
+        |out| {
+            posts += out.posts;
+            bad += out.errors.len();
+            for (n, e) in out
+                .errors
+                .iter()
+                .take(10usize.saturating_sub(bad - out.errors.len()))
+            {
+                eprintln!("yuqing backtest: line {n}: {e} (skipped)");
+            }
+            if let Some(t) = out.first_ts {
+                first_ts = first_ts.min(t);
+            }
+            if let Some(t) = out.last_ts {
+                last_ts = last_ts.max(t);
+            }
+            days.extend(out.days);
+            flagged.extend(out.flagged);
+            clock.extend(out.clock);
+            if progress && last_progress.elapsed() >= Duration::from_secs(2) {
+                last_progress = Instant::now();
+                eprint!(
+                    "\ryuqing backtest: scored {posts} posts, {} flagged",
+                    flagged.len()
+                );
+            }
+            Ok(())
+        },
+    )
+    .context("reading the input")?;
+    if progress {
+        eprint!("\r");
+    }
+    if bad > 10 {
+        eprintln!("yuqing backtest: … {} more bad lines skipped", bad - 10);
+    }
+    if posts == 0 {
+        bail!("no posts in the input ({bad} bad lines)");
+    }
+    let scoring = started.elapsed();
+
+    // The detector, in time order (lines break ties).
+    flagged.sort_by_key(|(n, p)| (p.post.ts.as_millis(), *n));
+    let mut detector = Detector::new(spike.clone(), lexicon.region_parents());
+    detector.use_event_clock();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut summaries: BTreeMap<String, CategorySummary> = lexicon
+        .categories()
+        .iter()
+        .map(|c| (c.id.clone(), CategorySummary::default()))
+        .collect();
+    let mut minutes = clock.into_iter().peekable();
+    for (_, p) in &flagged {
+        let ts = p.post.ts.as_millis();
+        while let Some(m) = minutes.next_if(|m| *m <= ts) {
+            detector.observe_time(m);
+            alerts.extend(detector.advance());
+        }
+        for c in &p.categories {
+            if let Some(s) = summaries.get_mut(&c.id) {
+                s.flagged += 1;
+            }
+        }
+        detector.observe(p);
+        alerts.extend(detector.advance());
+    }
+    for m in minutes {
+        detector.observe_time(m);
+        alerts.extend(detector.advance());
+    }
+    alerts.extend(detector.finish());
+
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for a in &alerts {
+        if !args.quiet {
+            serde_json::to_writer(&mut out, a).context("writing an alert")?;
+            out.write_all(b"\n").context("writing an alert")?;
+        }
+        let Some(s) = summaries.get_mut(&a.category) else {
+            continue;
+        };
+        match a.state {
+            AlertState::Open => {
+                s.opens += 1;
+                let day = local_day(&a.window_start, offset);
+                *s.per_day.entry(day.clone()).or_default() += 1;
+                s.days_with_alerts.insert(day);
+            }
+            AlertState::Update => s.updates += 1,
+            AlertState::Resolved => {}
+        }
+        if s.biggest.as_ref().is_none_or(|b| a.count > b.count) {
+            s.biggest = Some(a.clone());
+        }
+    }
+    out.flush().context("writing the alerts")?;
+    drop(out);
+
+    let span_days = if last_ts >= first_ts {
+        day_of(last_ts) - day_of(first_ts) + 1
+    } else {
+        0
+    };
+    let active = days.len().max(1);
+    eprintln!(
+        "yuqing backtest: {posts} posts from {} to {} ({span_days} days, {} with posts), {} flagged, {bad} bad lines; scored in {:.1} s",
+        local_date(first_ts, offset),
+        local_date(last_ts, offset),
+        days.len(),
+        flagged.len(),
+        scoring.as_secs_f64(),
+    );
+    eprintln!(
+        "yuqing backtest: {} alert messages; {} flagged posts came after their bucket closed",
+        alerts.len(),
+        detector.late()
+    );
+    eprintln!(
+        "{:<18} {:>8} {:>7} {:>8} {:>12} {:>14}  biggest alert",
+        "category", "flagged", "alerts", "updates", "alert days", "alerts/day"
+    );
+    for (id, s) in &summaries {
+        let biggest = s.biggest.as_ref().map_or(String::new(), |a| {
+            format!(
+                "{} {} {} reports, {} ({})",
+                &a.window_start[..10.min(a.window_start.len())],
+                a.region.as_deref().unwrap_or("(all regions)"),
+                a.count,
+                a.level.as_str(),
+                a.top_terms.join("/")
+            )
+        });
+        eprintln!(
+            "{:<18} {:>8} {:>7} {:>8} {:>12} {:>14.4}  {biggest}",
+            id,
+            s.flagged,
+            s.opens,
+            s.updates,
+            s.days_with_alerts.len(),
+            s.opens as f64 / active as f64,
+        );
+    }
+    eprintln!("(alerts/day: alerts opened per day with posts in the input)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The local calendar day (`YYYY-MM-DD`) of an RFC 3339 time.
+fn local_day(rfc3339: &str, offset: i32) -> String {
+    Timestamp::parse_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.to_string(),
+        |t| local_date(t.as_millis(), offset),
+    )
+}
+
+fn local_date(ms: i64, offset: i32) -> String {
+    Timestamp::from_millis(ms + i64::from(offset) * 1000)
+        .map(|t| t.to_string().chars().take(10).collect())
+        .unwrap_or_else(|_| "?".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+08:00").unwrap(), 28_800);
+        assert_eq!(parse_offset("-05:30").unwrap(), -19_800);
+        assert_eq!(parse_offset("UTC").unwrap(), 0);
+        assert!(parse_offset("8").is_err());
+        assert!(parse_offset("+25:00").is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! Alerts end to end: `yuqing run` stopped and restarted in the middle of
+//! a burst keeps one alert per incident, and `yuqing backtest` replays a
+//! file with its own timestamps (and field names) into the same alerts.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn yuqing(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run yuqing")
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A six-hour stream with an explosion in 合肥 at minute 120 (10:00
+/// local, 02:00Z).
+fn stream(dir: &Path) -> Vec<String> {
+    let path = dir.join("stream.jsonl");
+    let out = yuqing(&[
+        "gen",
+        "--seed",
+        "11",
+        "--burst",
+        "explosion@合肥@120",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn pipeline(dir: &Path, source: &str) -> std::path::PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"{source}\"\n[alerts]\nkind = \"file\"\npath = \"alerts.out.jsonl\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(config: &Path) -> String {
+    let out = yuqing(&["run", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+fn opens(alerts: &[Value]) -> Vec<&Value> {
+    alerts.iter().filter(|a| a["state"] == "open").collect()
+}
+
+#[test]
+fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_per_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = stream(dir.path());
+
+    // Straight through, for comparison.
+    let straight = dir.path().join("straight");
+    std::fs::create_dir(&straight).unwrap();
+    std::fs::write(straight.join("posts.jsonl"), lines.join("\n") + "\n").unwrap();
+    run(&pipeline(&straight, "posts.jsonl"));
+    let whole = json_lines(&std::fs::read_to_string(straight.join("alerts.out.jsonl")).unwrap());
+    assert_eq!(opens(&whole).len(), 1, "{whole:?}");
+    let open = opens(&whole)[0];
+    assert_eq!(
+        (open["category"].as_str(), open["region"].as_str()),
+        (Some("explosion"), Some("合肥市"))
+    );
+    assert_eq!(open["window_start"], "2024-07-01T02:00:00Z");
+    assert_eq!(whole.last().unwrap()["state"], "resolved");
+
+    // Stopped five minutes into the burst (at a minute boundary: a file
+    // read to its end closes its last minute), then restarted on the rest.
+    let cut = lines
+        .iter()
+        .position(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["ts"].as_str().unwrap() >= "2024-07-01T02:05:00Z"
+        })
+        .unwrap();
+    let halves = dir.path().join("halves");
+    std::fs::create_dir(&halves).unwrap();
+    let posts = halves.join("posts.jsonl");
+    std::fs::write(&posts, lines[..cut].join("\n") + "\n").unwrap();
+    let config = pipeline(&halves, "posts.jsonl");
+    run(&config);
+    let first = json_lines(&std::fs::read_to_string(halves.join("alerts.out.jsonl")).unwrap());
+    assert_eq!(opens(&first).len(), 1, "open before the restart: {first:?}");
+    assert!(first.iter().all(|a| a["state"] != "resolved"), "{first:?}");
+    let snapshots = std::fs::read_dir(halves.join("data/detector"))
+        .unwrap()
+        .count();
+    assert_eq!(snapshots, 1, "one snapshot, the one the index commit names");
+
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&posts)
+        .unwrap();
+    std::io::Write::write_all(&mut f, (lines[cut..].join("\n") + "\n").as_bytes()).unwrap();
+    drop(f);
+    let stderr = run(&config);
+    assert!(stderr.contains(" 0 late posts"), "{stderr}");
+    let all = json_lines(&std::fs::read_to_string(halves.join("alerts.out.jsonl")).unwrap());
+    assert_eq!(
+        opens(&all).len(),
+        1,
+        "no second `open` after the restart: {all:?}"
+    );
+    let id = &open["alert_id"];
+    assert!(
+        all.iter().all(|a| &a["alert_id"] == id),
+        "the same alert id: {all:?}"
+    );
+    let resolved = all.last().unwrap();
+    assert_eq!(resolved["state"], "resolved");
+    // The baseline and the counts carried over: the restarted run ends as
+    // the straight one does.
+    let last = whole.last().unwrap();
+    for field in [
+        "count",
+        "distinct_authors",
+        "baseline",
+        "window_end",
+        "first_post_id",
+        "level",
+    ] {
+        assert_eq!(resolved[field], last[field], "{field}");
+    }
+
+    // The API's store in the data directory has the latest state.
+    let store = json_lines(&std::fs::read_to_string(halves.join("data/alerts.jsonl")).unwrap());
+    assert_eq!(store.last().unwrap()["state"], "resolved");
+}
+
+#[test]
+fn backtest_replays_timestamps_and_foreign_field_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = stream(dir.path());
+    let file = dir.path().join("stream.jsonl");
+    let out = yuqing(&["backtest", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let alerts = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(opens(&alerts).len(), 1, "{alerts:?}\n{stderr}");
+    let open = opens(&alerts)[0];
+    assert_eq!(open["region"], "合肥市");
+    // Stamped in stream time: when a live run would have sent it (the
+    // second minute closed, plus 30 s of allowed lateness).
+    assert_eq!(open["emitted_at"], "2024-07-01T02:02:30Z", "{open}");
+    assert!(
+        stderr.contains("posts from 2024-07-01 to 2024-07-01"),
+        "{stderr}"
+    );
+    let row = stderr
+        .lines()
+        .find(|l| l.starts_with("explosion"))
+        .expect("a summary row per category");
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[2], "1", "one alert for explosion: {row}");
+
+    // The same posts as an archive writes them: local times without an
+    // offset, other field names, a bad line.
+    let archive = dir.path().join("archive.jsonl");
+    let mut body = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let ts = yuqing_model::Timestamp::parse_rfc3339(v["ts"].as_str().unwrap()).unwrap();
+        let local = yuqing_model::Timestamp::from_millis(ts.as_millis() + 8 * 3_600_000)
+            .unwrap()
+            .to_string();
+        let local = local.trim_end_matches('Z').replace('T', " ");
+        body.push_str(
+            &serde_json::json!({"mid": v["id"], "content": v["text"], "time": local, "uid": v["author"]})
+                .to_string(),
+        );
+        body.push('\n');
+        if i == 3 {
+            body.push_str("{\"mid\": \"x\", \"content\": \"无时间\"}\n");
+        }
+    }
+    std::fs::write(&archive, body).unwrap();
+    let out = yuqing(&[
+        "backtest",
+        archive.to_str().unwrap(),
+        "--id-field",
+        "mid",
+        "--text-field",
+        "content",
+        "--ts-field",
+        "time",
+        "--author-field",
+        "uid",
+    ]);
+    let stderr2 = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr2}");
+    assert!(
+        stderr2.contains("line 5: no `time` field (skipped)"),
+        "{stderr2}"
+    );
+    let again = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(again.len(), alerts.len());
+    assert_eq!(again[0]["alert_id"], open["alert_id"], "the same alert id");
+    assert_eq!(again[0]["count"], open["count"]);
+
+    // Tuning from the command line; mistakes are named.
+    let out = yuqing(&[
+        "backtest",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "categories.explosion.min_count=1000",
+    ]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "--quiet prints no alerts");
+    let row = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.starts_with("explosion"))
+        .unwrap()
+        .to_string();
+    assert_eq!(row.split_whitespace().nth(2), Some("0"), "{row}");
+    let out = yuqing(&[
+        "backtest",
+        file.to_str().unwrap(),
+        "--set",
+        "thresholds.min_cout=3",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`spike.thresholds.min_cout`: no such setting"),
+        "{err}"
+    );
+    let out = yuqing(&["backtest", file.to_str().unwrap(), "--timezone", "8"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timezone `8`"));
+}

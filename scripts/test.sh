@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a Kafka-API broker binary for the
-# integration tests (built into .tools/ if missing), formatting, lints,
+# The whole test suite, as CI runs it: what the integration tests need (a
+# Kafka-API broker binary built into .tools/ if missing; Prometheus from the
+# Debian package if missing), formatting, lints, the shipped alerting rules,
 # every unit, integration and documentation test, and the benchmarks run
 # once each in test mode (so they always build and run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Debian packages the tests use; installed only when missing (needs root,
+# as CI runs).
+need=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: missing ${need[*]}: install the Debian package(s) (apt-get install ${need[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "scripts/test.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
 scripts/kafka-broker.sh install
 YUQING_TANSU="$(scripts/kafka-broker.sh path)"
 export YUQING_TANSU
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+promtool check rules deploy/prometheus/rules.yml
 cargo test --workspace --all-targets
 cargo test --workspace --doc

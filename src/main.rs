@@ -17,6 +17,7 @@ mod score;
 mod search_cmd;
 mod segeval;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,11 @@ enum Command {
     Serve(serve::Args),
     /// Search the index from the terminal.
     Search(search_cmd::Args),
+    /// API tokens: make one, with the hash for the configuration.
+    Token {
+        #[command(subcommand)]
+        command: token::Command,
+    },
     /// Dictionary tools.
     Dict {
         #[command(subcommand)]
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Dict { command } => dict::run(command),
+        Command::Token { command } => token::run(command),
         Command::Bench { command } => bench::run(command),
         Command::SegEval(args) => segeval::run(args),
     };
@@ -98,20 +105,37 @@ fn main() -> ExitCode {
     }
 }
 
-/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
+/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`), in
+/// the format `YUQING_LOG_FORMAT` names (`text`, the default, or `json`).
 pub(crate) fn init_logging() {
     init_logging_at("info");
 }
 
 /// Like [`init_logging`] with another default level.
 pub(crate) fn init_logging_at(default: &str) {
+    let json = std::env::var("YUQING_LOG_FORMAT").is_ok_and(|v| v == "json");
+    init_logging_with(default, json);
+}
+
+/// Logs with the level filter `RUST_LOG` (else `default`), as JSON lines or
+/// text.
+pub(crate) fn init_logging_with(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// Loads the dictionaries from `dir`, or the built-in ones.

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use yuqing_pipeline::{Pipeline, PipelineConfig, RunOutcome};
-use yuqing_server::AppState;
+use yuqing_pipeline::{LogFormat, Pipeline, PipelineConfig, RunOutcome};
+use yuqing_server::{AppState, Auth, Reloader};
 
 /// Arguments of `yuqing run`.
 #[derive(clap::Args)]
@@ -19,8 +19,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
     let config = PipelineConfig::load(&args.pipeline)?;
+    crate::init_logging_with("info", config.log.format == LogFormat::Json);
+    let auth = Auth::new(
+        config
+            .http
+            .tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.sha256.as_str(), t.role.as_str())),
+    )
+    .map_err(anyhow::Error::msg)?;
     let lexicon = crate::load_lexicon(config.dictionaries.as_ref())?;
     let pipeline = Pipeline::open(config.clone(), Arc::clone(&lexicon))
         .with_context(|| format!("opening the index in {}", config.data_dir.display()))?;
@@ -31,6 +39,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+
+    let reloader = Reloader::new(
+        pipeline.lexicon(),
+        pipeline.index(),
+        config.dictionaries.clone(),
+    );
+    // SIGHUP: reload the dictionaries (a bad set is rejected and logged).
+    #[cfg(unix)]
+    {
+        let reloader = reloader.clone();
+        runtime.spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
+        });
+    }
 
     // Signals: the first one stops the pipeline (drain, commit), and the
     // HTTP server after it.
@@ -46,25 +76,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
 
-    let http_done = Arc::new(tokio::sync::Notify::new());
+    let (http_done, http_stop) = tokio::sync::watch::channel(false);
     let server = if config.http.enabled {
         let health = pipeline.health();
         let state = AppState {
             index: pipeline.index(),
-            lexicon: Arc::clone(&lexicon),
+            lexicon: pipeline.lexicon(),
             ready: Some(Arc::new(move || health.check())),
             alerts: pipeline.alerts(),
+            auth: Arc::new(auth),
+            reload: Some(reloader.clone()),
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(&config.http.addr))
             .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
         let local = listener.local_addr().context("reading the bound address")?;
+        let router = match &config.http.ops_addr {
+            Some(ops_addr) => {
+                let ops = runtime
+                    .block_on(tokio::net::TcpListener::bind(ops_addr))
+                    .with_context(|| format!("cannot listen on {ops_addr} (http.ops_addr)"))?;
+                let ops_local = ops.local_addr().context("reading the bound address")?;
+                eprintln!("yuqing run: metrics and health on http://{ops_local}");
+                let ops_router = yuqing_server::ops_router(state.clone());
+                let mut done = http_stop.clone();
+                runtime.spawn(async move {
+                    let shutdown = async move {
+                        let _ = done.wait_for(|v| *v).await;
+                    };
+                    if let Err(e) = yuqing_server::serve_router(ops, ops_router, shutdown).await {
+                        tracing::error!(error = %e, "ops HTTP server failed");
+                    }
+                });
+                yuqing_server::api_router(state)
+            }
+            None => yuqing_server::router(state),
+        };
         eprintln!("yuqing run: API on http://{local}");
         tracing::info!(addr = %local, "listening");
-        let http_done = Arc::clone(&http_done);
+        let mut done = http_stop.clone();
         Some(runtime.spawn(async move {
-            let shutdown = async move { http_done.notified().await };
-            if let Err(e) = yuqing_server::serve(listener, state, shutdown).await {
+            let shutdown = async move {
+                let _ = done.wait_for(|v| *v).await;
+            };
+            if let Err(e) = yuqing_server::serve_router(listener, router, shutdown).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }))
@@ -114,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            http_done.notify_one();
+            let _ = http_done.send(true);
             return Err(e).context("the pipeline failed");
         }
     };
@@ -128,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    http_done.notify_one();
+    let _ = http_done.send(true);
     if let Some(server) = server {
         let _ =
             runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), server).await });

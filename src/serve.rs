@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use yuqing_index::PostIndex;
-use yuqing_server::AppState;
+use yuqing_lexicon::SharedLexicon;
+use yuqing_server::{AppState, Auth, Reloader};
 use yuqing_spike::AlertStore;
 
 /// Arguments of `yuqing serve`.
@@ -28,6 +29,36 @@ pub struct Args {
     /// parameters.
     #[arg(long, value_name = "DIR")]
     pub dictionaries: Option<PathBuf>,
+    /// Serve `/healthz`, `/readyz` and `/metrics` on this address instead
+    /// of `--addr` (never behind a token).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ops_addr: Option<String>,
+    /// Require bearer tokens for `/api/v1/*`: a TOML file of
+    /// `[[tokens]]` entries (`name`, `sha256`, `role`), as `yuqing token new`
+    /// prints them.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<yuqing_pipeline::TokenConfig>,
+}
+
+/// The tokens in a `--tokens` file.
+fn load_tokens(path: &std::path::Path) -> anyhow::Result<Auth> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the tokens in {}", path.display()))?;
+    let file: TokensFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
+    Auth::new(
+        file.tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.sha256.as_str(), t.role.as_str())),
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -61,11 +92,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
     let alerts = AlertStore::follow(&alerts_path, 100_000)
         .with_context(|| format!("reading the alerts in {}", alerts_path.display()))?;
+    let auth = match &args.tokens {
+        Some(p) => load_tokens(p)?,
+        None => Auth::default(),
+    };
+    let index = Arc::new(index);
+    let lexicon = Arc::new(SharedLexicon::new(lexicon));
+    let reloader = Reloader::new(
+        Arc::clone(&lexicon),
+        Arc::clone(&index),
+        args.dictionaries.clone(),
+    );
     let state = AppState {
-        index: Arc::new(index),
+        index,
         lexicon,
         ready: None,
         alerts: Arc::new(Mutex::new(alerts)),
+        auth: Arc::new(auth),
+        reload: Some(reloader.clone()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -81,7 +125,49 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "yuqing serve: listening on http://{local} ({} posts)",
             state.index.num_docs()
         );
-        yuqing_server::serve(listener, state, shutdown_signal())
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
+        });
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let router = match &args.ops_addr {
+            Some(ops_addr) => {
+                let ops = tokio::net::TcpListener::bind(ops_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {ops_addr} (--ops-addr)"))?;
+                let ops_local = ops.local_addr().context("reading the bound address")?;
+                eprintln!("yuqing serve: metrics and health on http://{ops_local}");
+                let ops_router = yuqing_server::ops_router(state.clone());
+                let mut stop = stop.clone();
+                tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = stop.wait_for(|v| *v).await;
+                    };
+                    if let Err(e) = yuqing_server::serve_router(ops, ops_router, shutdown).await {
+                        tracing::error!(error = %e, "ops HTTP server failed");
+                    }
+                });
+                yuqing_server::api_router(state)
+            }
+            None => yuqing_server::router(state),
+        };
+        let mut stop = stop;
+        let shutdown = async move {
+            let _ = stop.wait_for(|v| *v).await;
+        };
+        yuqing_server::serve_router(listener, router, shutdown)
             .await
             .context("serving HTTP")
     })?;

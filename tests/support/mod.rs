@@ -137,25 +137,39 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 pub struct Run {
     child: Option<Child>,
     pub api: String,
+    /// The operations listener (`[http] ops_addr`), when there is one.
+    pub ops: Option<String>,
     pub stderr: Arc<Mutex<String>>,
 }
 
 impl Run {
     pub fn start(config: &Path) -> Run {
+        Run::start_logging(config, "warn")
+    }
+
+    /// [`Run::start`] with another `RUST_LOG`.
+    pub fn start_logging(config: &Path, rust_log: &str) -> Run {
         let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
             .args(["run", config.to_str().expect("UTF-8 path")])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("yuqing run starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let ops = Arc::new(Mutex::new(None));
         {
             let stderr = Arc::clone(&stderr);
+            let ops = Arc::clone(&ops);
             let pipe = child.stderr.take().expect("stderr");
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.strip_prefix("yuqing run: metrics and health on ")
+                        && let Ok(mut o) = ops.lock()
+                    {
+                        *o = Some(rest.trim().to_string());
+                    }
                     if let Some(rest) = line.strip_prefix("yuqing run: API on ") {
                         let _ = tx.send(rest.trim().to_string());
                     }
@@ -176,9 +190,11 @@ impl Run {
                 );
             }
         };
+        let ops = ops.lock().ok().and_then(|o| o.clone());
         Run {
             child: Some(child),
             api,
+            ops,
             stderr,
         }
     }
@@ -220,6 +236,45 @@ impl Drop for Run {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// A request with an optional bearer token: status, headers' `www-authenticate`,
+/// and the body as text.
+pub fn request(method: &str, url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let result = match method {
+        "POST" => {
+            let mut r = agent.post(url);
+            if let Some(t) = token {
+                r = r.header("Authorization", &format!("Bearer {t}"));
+            }
+            r.send_empty()
+        }
+        _ => {
+            let mut r = agent.get(url);
+            if let Some(t) = token {
+                r = r.header("Authorization", &format!("Bearer {t}"));
+            }
+            r.call()
+        }
+    };
+    match result {
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            let challenge = res
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = res.body_mut().read_to_string().unwrap_or_default();
+            (status, challenge, body)
+        }
+        Err(e) => (0, None, e.to_string()),
     }
 }
 

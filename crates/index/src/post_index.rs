@@ -1,7 +1,7 @@
 //! Opening and creating the index in a data directory.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, ReloadPolicy};
@@ -30,7 +30,7 @@ pub struct PostIndex {
     pub(crate) index: Index,
     pub(crate) reader: IndexReader,
     pub(crate) fields: Fields,
-    pub(crate) analyzer: Arc<Analyzer>,
+    analyzer: RwLock<Arc<Analyzer>>,
     data_dir: PathBuf,
 }
 
@@ -124,7 +124,7 @@ impl PostIndex {
             index,
             reader,
             fields,
-            analyzer,
+            analyzer: RwLock::new(analyzer),
             data_dir: data_dir.to_path_buf(),
         })
     }
@@ -144,7 +144,7 @@ impl PostIndex {
             writer,
             reader: self.reader.clone(),
             fields: self.fields,
-            analyzer: Arc::clone(&self.analyzer),
+            analyzer: self.analyzer(),
             pseudonymizer,
             options,
             uncommitted: 0,
@@ -181,7 +181,26 @@ impl PostIndex {
     }
 
     /// The analyzer the query side uses.
-    pub fn analyzer(&self) -> &Arc<Analyzer> {
-        &self.analyzer
+    pub fn analyzer(&self) -> Arc<Analyzer> {
+        match self.analyzer.read() {
+            Ok(a) => Arc::clone(&a),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the query-side analyzer (after a dictionary reload: new
+    /// keywords segment queries as they now segment posts). Writers opened
+    /// before keep theirs until [`PostWriter::set_analyzer`].
+    pub fn set_analyzer(&self, analyzer: Arc<Analyzer>) {
+        self.index.tokenizers().register(
+            TOKENIZER,
+            QueryTokenizer {
+                analyzer: Arc::clone(&analyzer),
+            },
+        );
+        match self.analyzer.write() {
+            Ok(mut a) => *a = analyzer,
+            Err(poisoned) => *poisoned.into_inner() = analyzer,
+        }
     }
 }

@@ -133,7 +133,7 @@ impl PostIndex {
                         && lit.field_name.as_deref().is_none_or(|f| f == "text") =>
                 {
                     let words: Vec<String> = self
-                        .analyzer
+                        .analyzer()
                         .analyze(&lit.phrase)
                         .tokens()
                         .filter(|t| !t.is_punctuation())

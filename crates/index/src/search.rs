@@ -374,9 +374,10 @@ impl PostIndex {
                 .collect::<Vec<_>>()
         };
         let body = text(f.text);
+        let analyzer = self.analyzer();
         Hit {
             id: text(f.id),
-            highlight: snippet(&self.analyzer, &body, terms, SNIPPET_CHARS),
+            highlight: snippet(&analyzer, &body, terms, SNIPPET_CHARS),
             text: body,
             ts: doc
                 .get_first(f.ts)

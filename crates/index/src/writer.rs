@@ -90,6 +90,12 @@ pub struct PostWriter {
 }
 
 impl PostWriter {
+    /// Segments search-mode sub-words with this analyzer from now on
+    /// (after a dictionary reload).
+    pub fn set_analyzer(&mut self, analyzer: Arc<Analyzer>) {
+        self.analyzer = analyzer;
+    }
+
     /// Adds a post, replacing any post with the same id. `analyzed` must be
     /// the post's text as analysed for scoring: its tokens are indexed as
     /// they are (segment once).

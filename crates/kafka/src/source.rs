@@ -10,7 +10,7 @@ use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
-use rdkafka::{ClientContext, Timestamp};
+use rdkafka::{ClientContext, Statistics, Timestamp};
 
 use crate::KafkaError;
 
@@ -70,6 +70,35 @@ impl ClientContext for SourceContext {
             self.shared.connected.store(false, Ordering::Relaxed);
         }
         tracing::warn!(%error, reason, "kafka");
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): the lag of
+    /// each assigned partition, for `yuqing_consumer_lag`.
+    fn stats(&self, statistics: Statistics) {
+        let lag = &yuqing_metrics::metrics().consumer_lag;
+        let assigned = self
+            .shared
+            .assigned
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        for (topic, t) in &statistics.topics {
+            for p in t.partitions.values() {
+                if p.partition < 0 {
+                    continue;
+                }
+                let partition = p.partition.to_string();
+                let mine = assigned
+                    .iter()
+                    .any(|(at, ap)| at == topic && *ap == p.partition);
+                if mine && p.consumer_lag >= 0 {
+                    lag.with_label_values(&[topic.as_str(), partition.as_str()])
+                        .set(p.consumer_lag);
+                } else if !mine {
+                    let _ = lag.remove_label_values(&[topic.as_str(), partition.as_str()]);
+                }
+            }
+        }
     }
 }
 
@@ -161,7 +190,9 @@ impl KafkaSource {
             // A fetch waits at most this long for data: bounds the latency
             // on brokers that hold fetches to the limit rather than answer
             // when data arrives (ten idle fetches a second cost nothing).
-            .set("fetch.wait.max.ms", "100");
+            .set("fetch.wait.max.ms", "100")
+            // Consumer lag for the metrics.
+            .set("statistics.interval.ms", "5000");
         for (k, v) in &settings.options {
             config.set(k, v);
         }

@@ -49,9 +49,11 @@ mod compile;
 mod error;
 mod lexicon;
 mod matcher;
+mod shared;
 pub mod source;
 
 pub use error::{DictError, DictErrors};
 pub use lexicon::{Category, Lexicon, LexiconStats, Region};
 pub use matcher::{Flag, Scratch, SeverityOutcome};
+pub use shared::SharedLexicon;
 pub use source::{DictSource, FileKind};

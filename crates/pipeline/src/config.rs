@@ -14,6 +14,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("YUQING_DATA_DIR", "data_dir"),
     ("YUQING_HTTP_ADDR", "http.addr"),
     ("YUQING_KAFKA_BROKERS", "kafka.brokers"),
+    ("YUQING_LOG_FORMAT", "log.format"),
 ];
 
 /// A configuration error: where and what.
@@ -60,6 +61,40 @@ pub struct PipelineConfig {
     /// Threads, channels, shutdown.
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// Logs.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (for people) or `json` (one object per line, for collectors).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{s}`: expected text or json")),
+        }
+    }
 }
 
 /// `[source]`.
@@ -260,6 +295,25 @@ pub struct HttpConfig {
     /// Where to listen.
     #[serde(default = "default_addr")]
     pub addr: String,
+    /// Serve `/healthz`, `/readyz` and `/metrics` here instead (never behind
+    /// a token); absent: on `addr` with the API.
+    #[serde(default)]
+    pub ops_addr: Option<String>,
+    /// Tokens for `/api/v1/*`; none: the API is open.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// `[[http.tokens]]`: one accepted bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it (logs show the name, never the token).
+    pub name: String,
+    /// SHA-256 of the token, hex (`yuqing token new` prints it).
+    pub sha256: String,
+    /// `analyst` (read) or `admin` (read, and dictionary reload).
+    pub role: String,
 }
 
 fn yes() -> bool {
@@ -274,6 +328,8 @@ impl Default for HttpConfig {
         HttpConfig {
             enabled: true,
             addr: default_addr(),
+            ops_addr: None,
+            tokens: Vec::new(),
         }
     }
 }
@@ -357,6 +413,11 @@ impl PipelineConfig {
         }
         if let Some(v) = env("YUQING_HTTP_ADDR").filter(|v| !v.is_empty()) {
             config.http.addr = v;
+        }
+        if let Some(v) = env("YUQING_LOG_FORMAT").filter(|v| !v.is_empty()) {
+            config.log.format = v
+                .parse()
+                .map_err(|e| error(format!("YUQING_LOG_FORMAT {e}")))?;
         }
         if let Some(v) = env("YUQING_KAFKA_BROKERS").filter(|v| !v.is_empty()) {
             match &mut config.kafka {
@@ -470,6 +531,21 @@ impl PipelineConfig {
             return Err(error("`index.commit_docs` must be at least 1".into()));
         }
         config.spike.validate().map_err(error)?;
+        for t in &config.http.tokens {
+            if !["analyst", "admin"].contains(&t.role.as_str()) {
+                return Err(error(format!(
+                    "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
+                    t.name, t.role
+                )));
+            }
+            let hex = t.sha256.trim();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(error(format!(
+                    "`http.tokens` `{}`: sha256 must be 64 hex digits (`yuqing token new` prints one)",
+                    t.name
+                )));
+            }
+        }
         if config.alerts.keep == 0 {
             return Err(error("`alerts.keep` must be at least 1".into()));
         }

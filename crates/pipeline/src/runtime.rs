@@ -7,9 +7,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, bounded};
+use prometheus::local::LocalHistogram;
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
-use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
+use yuqing_metrics::metrics;
 use yuqing_model::{Post, ScoredPost, Timestamp};
 use yuqing_spike::{Alert, AlertStore, Detector};
 use yuqing_text::Analyzed;
@@ -79,7 +81,7 @@ pub enum RunOutcome {
 /// A pipeline ready to run: index open, positions loaded.
 pub struct Pipeline {
     config: PipelineConfig,
-    lexicon: Arc<Lexicon>,
+    lexicon: Arc<SharedLexicon>,
     index: Arc<PostIndex>,
     detector: Option<Detector>,
     alert_store: Arc<Mutex<AlertStore>>,
@@ -112,7 +114,36 @@ struct CommitRequest {
     positions: Positions,
 }
 
-fn process(lexicon: &Lexicon, scratch: &mut Scratch, message: Message) -> Item {
+/// Per-worker stage timers, flushed into the metrics after each batch.
+struct StageTimers {
+    decode: LocalHistogram,
+    analyze: LocalHistogram,
+    score: LocalHistogram,
+}
+
+impl StageTimers {
+    fn new() -> Self {
+        let stage = |s: &str| metrics().stage_duration.with_label_values(&[s]).local();
+        StageTimers {
+            decode: stage("decode"),
+            analyze: stage("analyze"),
+            score: stage("score"),
+        }
+    }
+
+    fn flush(&self) {
+        self.decode.flush();
+        self.analyze.flush();
+        self.score.flush();
+    }
+}
+
+fn process(
+    lexicon: &Lexicon,
+    scratch: &mut Scratch,
+    timers: &StageTimers,
+    message: Message,
+) -> Item {
     let dead = |message: Message, reason: &'static str, error: String| {
         Item::Dead(Box::new(DeadLetter {
             message,
@@ -138,12 +169,24 @@ fn process(lexicon: &Lexicon, scratch: &mut Scratch, message: Message) -> Item {
     if message.payload.iter().all(u8::is_ascii_whitespace) {
         return dead(message, "empty", "empty message".into());
     }
-    match Post::from_json(&message.payload) {
+    let started = Instant::now();
+    let decoded = Post::from_json(&message.payload);
+    let decoded_at = Instant::now();
+    timers
+        .decode
+        .observe(decoded_at.duration_since(started).as_secs_f64());
+    match decoded {
         Ok(post) => {
             let analyzed = lexicon.analyzer().analyze(&post.text);
+            let analyzed_at = Instant::now();
+            timers
+                .analyze
+                .observe(analyzed_at.duration_since(decoded_at).as_secs_f64());
             lexicon.score_into(&analyzed, scratch);
+            let scored = Box::new(lexicon.scored_post(post, scratch));
+            timers.score.observe(analyzed_at.elapsed().as_secs_f64());
             Item::Post {
-                scored: Box::new(lexicon.scored_post(post, scratch)),
+                scored,
                 analyzed: Box::new(analyzed),
                 origin: message.origin,
             }
@@ -168,6 +211,7 @@ impl Pipeline {
             .spike
             .enabled
             .then(|| load_detector(&config, &lexicon, &positions));
+        let lexicon = Arc::new(SharedLexicon::new(lexicon));
         let alerts_path = config.data_dir.join(ALERTS_FILE);
         let alert_store = AlertStore::open(&alerts_path, config.alerts.keep)
             .map_err(|e| PipelineError::io(format!("reading {}", alerts_path.display()), e))?;
@@ -180,6 +224,12 @@ impl Pipeline {
             health,
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// The dictionaries in use: swap them (a reload) and the workers and
+    /// the index pick the new ones up at their next batch.
+    pub fn lexicon(&self) -> Arc<SharedLexicon> {
+        Arc::clone(&self.lexicon)
     }
 
     /// The index, for the HTTP API.
@@ -300,6 +350,13 @@ impl Pipeline {
                 let ended = Arc::clone(&ended);
                 let health = Arc::clone(&self.health);
                 let stats = Arc::clone(&self.stats);
+                let consumed =
+                    metrics()
+                        .posts_consumed
+                        .with_label_values(&[match cfg.source.kind {
+                            SourceKind::File => "file",
+                            SourceKind::Kafka => "kafka",
+                        }]);
                 let batch_size = cfg.source.batch_size;
                 let mut source = source;
                 scope.spawn(move || {
@@ -338,6 +395,7 @@ impl Pipeline {
                                             stats
                                                 .consumed
                                                 .fetch_add(more.len() as u64, Ordering::Relaxed);
+                                            consumed.inc_by(more.len() as u64);
                                             batch.messages.extend(more);
                                         }
                                     }
@@ -352,6 +410,7 @@ impl Pipeline {
                                 stats
                                     .consumed
                                     .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                                consumed.inc_by(messages.len() as u64);
                                 pending = Some(Batch { seq, messages });
                                 seq += 1;
                             }
@@ -382,15 +441,32 @@ impl Pipeline {
             for _ in 0..workers {
                 let work_rx = work_rx.clone();
                 let done_tx = done_tx.clone();
-                let lexicon = &self.lexicon;
+                let shared = &self.lexicon;
                 scope.spawn(move || {
-                    let mut scratch = Scratch::new(lexicon);
+                    let mut generation = shared.generation();
+                    let mut lexicon = shared.load();
+                    let mut scratch = Scratch::new(&lexicon);
+                    let timers = StageTimers::new();
                     for batch in work_rx.iter() {
+                        // A reload: the next batch uses the new dictionaries.
+                        if shared.generation() != generation {
+                            generation = shared.generation();
+                            lexicon = shared.load();
+                            scratch = Scratch::new(&lexicon);
+                        }
+                        let span = tracing::debug_span!(
+                            "batch",
+                            seq = batch.seq,
+                            messages = batch.messages.len()
+                        );
+                        let _entered = span.enter();
                         let items = batch
                             .messages
                             .into_iter()
-                            .map(|m| process(lexicon, &mut scratch, m))
+                            .map(|m| process(&lexicon, &mut scratch, &timers, m))
                             .collect();
+                        timers.flush();
+                        tracing::trace!("scored");
                         if done_tx
                             .send(Processed {
                                 seq: batch.seq,
@@ -418,6 +494,8 @@ impl Pipeline {
             // Whether the detector changed since its last snapshot.
             let mut detector_dirty = false;
             let mut watermarks = Watermarks::default();
+            let mut lexicon_generation = self.lexicon.generation();
+            let index_timer = metrics().stage_duration.with_label_values(&["index"]);
             let mut snapshots = SnapshotDir::new(&cfg.data_dir, positions.detector.as_deref());
             let emit = |batch: Vec<Alert>, alerts: &mut AlertSink| -> Result<(), PipelineError> {
                 for alert in batch {
@@ -426,6 +504,22 @@ impl Pipeline {
                     })?;
                     alerts.emit(&alert.alert_id, &json)?;
                     self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+                    metrics()
+                        .alerts
+                        .with_label_values(&[
+                            alert.category.as_str(),
+                            alert.level.as_str(),
+                            alert.state.as_str(),
+                        ])
+                        .inc();
+                    tracing::info!(
+                        alert_id = %alert.alert_id,
+                        state = alert.state.as_str(),
+                        category = %alert.category,
+                        region = alert.region.as_deref().unwrap_or("-"),
+                        count = alert.count,
+                        "alert"
+                    );
                     if let Ok(mut store) = self.alert_store.lock()
                         && let Err(e) = store.record(&alert)
                     {
@@ -444,6 +538,12 @@ impl Pipeline {
                 dead_letters.flush()?;
                 alerts.flush()?;
                 writer.commit_with_payload(Some(positions.to_payload()))?;
+                let m = metrics();
+                m.commit_duration.observe(started.elapsed().as_secs_f64());
+                m.commits.inc();
+                m.last_commit.set(Timestamp::now().as_secs());
+                m.index_documents.set(self.index.num_docs() as i64);
+                m.index_segments.set(self.index.num_segments() as i64);
                 tracing::debug!(
                     ms = started.elapsed().as_millis() as u64,
                     docs = pending_ts.len(),
@@ -454,6 +554,8 @@ impl Pipeline {
                 if let Ok(mut h) = self.stats.latency.lock() {
                     for ts in pending_ts.drain(..) {
                         h.record(now - ts);
+                        m.event_to_searchable
+                            .observe((now - ts).max(0) as f64 / 1000.0);
                     }
                 }
                 pending_ts.clear();
@@ -467,6 +569,11 @@ impl Pipeline {
                 let got = done_rx.recv_timeout(Duration::from_millis(50));
                 match got {
                     Ok(p) => {
+                        // A reload: index with the new analyzer's sub-words.
+                        if self.lexicon.generation() != lexicon_generation {
+                            lexicon_generation = self.lexicon.generation();
+                            writer.set_analyzer(self.lexicon.load().shared_analyzer());
+                        }
                         reorder.insert(p.seq, p.items);
                         while let Some(items) = reorder.remove(&next_seq) {
                             next_seq += 1;
@@ -477,16 +584,26 @@ impl Pipeline {
                                         analyzed,
                                         origin,
                                     } => {
+                                        let started = Instant::now();
                                         writer.add(&scored, &analyzed)?;
+                                        index_timer.observe(started.elapsed().as_secs_f64());
                                         self.stats.indexed.fetch_add(1, Ordering::Relaxed);
+                                        metrics().posts_indexed.inc();
                                         if scored.is_incident() {
                                             self.stats.flagged.fetch_add(1, Ordering::Relaxed);
+                                            for c in &scored.categories {
+                                                metrics()
+                                                    .posts_flagged
+                                                    .with_label_values(&[c.id.as_str()])
+                                                    .inc();
+                                            }
                                         }
                                         if let Some(d) = detector.as_mut() {
                                             detector_dirty = true;
                                             watermarks.observe(&origin, scored.post.ts.as_millis());
                                             if !d.observe(&scored) {
                                                 self.stats.late.fetch_add(1, Ordering::Relaxed);
+                                                metrics().late_posts.inc();
                                             }
                                         }
                                         advance(&mut positions, &origin, &mut pending_ts);
@@ -494,6 +611,7 @@ impl Pipeline {
                                     Item::Dead(d) => {
                                         dead_letters.send(&d)?;
                                         self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                                        metrics().dead_letters.with_label_values(&[d.reason]).inc();
                                         advance(&mut positions, &d.message.origin, &mut Vec::new());
                                     }
                                 }
@@ -521,6 +639,7 @@ impl Pipeline {
                     && let Some(low) = watermarks.low()
                 {
                     let due = d.advance_to(low);
+                    metrics().alerts_open.set(d.open_alerts() as i64);
                     if !due.is_empty() {
                         detector_dirty = true;
                         emit(due, &mut alerts)?;
@@ -547,9 +666,13 @@ impl Pipeline {
                             // Sinks that cannot deliver: keep the offsets
                             // where they are and try again later.
                             PipelineError::Kafka(_) => {
+                                metrics().commit_failures.inc();
                                 tracing::warn!(error = %e, "commit postponed")
                             }
-                            other => return Err(other),
+                            other => {
+                                metrics().commit_failures.inc();
+                                return Err(other);
+                            }
                         }
                     } else {
                         pending = 0;

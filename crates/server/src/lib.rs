@@ -10,31 +10,44 @@
 //! | `GET /api/v1/posts/{id}` | the stored post |
 //! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages) |
 //! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "posts": {"total", "hits"}}` |
+//! | `POST /api/v1/admin/reload` | `{"reloaded": {...}}`: dictionaries recompiled and swapped in (admin) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
+//! | `GET /metrics` | Prometheus text exposition (docs/metrics.md) |
+//!
+//! With tokens configured, `/api/v1/*` needs `Authorization: Bearer …`:
+//! 401 without a valid token (no detail), 403 for an analyst token on an
+//! admin route. `/healthz`, `/readyz` and `/metrics` never need one, and
+//! can be served on a listener of their own ([`ops_router`]).
 //!
 //! Every error is `{"error": {"code", "message"}}`: 400 for a bad
 //! parameter or query (the message names it), 404 for an unknown id or
 //! route, 500 only for the server's own failures. The server knows nothing
 //! of where posts come from.
 
+pub mod auth;
 pub mod params;
+pub mod reload;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{self, get};
 use axum::{Json, Router};
 use serde_json::json;
 use yuqing_index::{Filters, IndexError, PostIndex, SearchRequest, Sort};
-use yuqing_lexicon::Lexicon;
+use yuqing_lexicon::SharedLexicon;
+use yuqing_metrics::metrics;
 use yuqing_model::Timestamp;
 use yuqing_spike::AlertStore;
 
+pub use auth::{Auth, Role};
 pub use params::ParamError;
+pub use reload::{ReloadReport, Reloader};
 
 /// Readiness beyond "the index is open": `Err(reason)` makes `/readyz`
 /// answer 503 with the reason (a source that cannot reach its brokers, a
@@ -47,13 +60,18 @@ pub struct AppState {
     /// The index searched.
     pub index: Arc<PostIndex>,
     /// The dictionaries: category ids and region names for validating
-    /// parameters (and region aliases: `滁州` means `滁州市`).
-    pub lexicon: Arc<Lexicon>,
+    /// parameters (and region aliases: `滁州` means `滁州市`); swapped by a
+    /// reload.
+    pub lexicon: Arc<SharedLexicon>,
     /// Extra readiness check; `None`: ready whenever the index is open.
     pub ready: Option<ReadyCheck>,
     /// The alerts: the latest message of each (a following store reloads
     /// the log another process writes).
     pub alerts: Arc<Mutex<AlertStore>>,
+    /// Tokens for `/api/v1/*`; none: open.
+    pub auth: Arc<Auth>,
+    /// Dictionary reload (`POST /api/v1/admin/reload`); `None`: not offered.
+    pub reload: Option<Reloader>,
 }
 
 /// `GET /api/v1/alerts`.
@@ -146,7 +164,7 @@ async fn search(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req = params::search(raw.as_deref(), &s.lexicon)?;
+    let req = params::search(raw.as_deref(), &s.lexicon.load())?;
     let index = Arc::clone(&s.index);
     let res = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
     Ok(Json(res))
@@ -156,7 +174,7 @@ async fn histogram(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req = params::histogram(raw.as_deref(), &s.lexicon)?;
+    let req = params::histogram(raw.as_deref(), &s.lexicon.load())?;
     let index = Arc::clone(&s.index);
     let res = blocking(move || index.histogram(&req).map_err(ApiError::from)).await?;
     Ok(Json(res))
@@ -166,7 +184,7 @@ async fn facets(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req = params::facets(raw.as_deref(), &s.lexicon)?;
+    let req = params::facets(raw.as_deref(), &s.lexicon.load())?;
     let index = Arc::clone(&s.index);
     let res = blocking(move || index.facets(&req).map_err(ApiError::from)).await?;
     Ok(Json(res))
@@ -209,7 +227,7 @@ async fn alerts(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let q = params::alerts(raw.as_deref(), &s.lexicon)?;
+    let q = params::alerts(raw.as_deref(), &s.lexicon.load())?;
     let mut store = s
         .alerts
         .lock()
@@ -280,6 +298,99 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
+async fn metrics_text() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(yuqing_metrics::CONTENT_TYPE),
+        )],
+        yuqing_metrics::encode(),
+    )
+        .into_response()
+}
+
+async fn admin_reload(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let Some(reloader) = s.reload.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this process does not reload dictionaries",
+        ));
+    };
+    let outcome = tokio::task::spawn_blocking(move || reloader.reload())
+        .await
+        .map_err(|_| internal("the reload task failed"))?;
+    match outcome {
+        Ok(report) => Ok(Json(json!({ "reloaded": report }))),
+        Err(message) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_dictionaries",
+            message,
+        )),
+    }
+}
+
+/// Per request: a span, the request metrics, and (for `/api/v1/*`) the
+/// token check.
+async fn observe(State(s): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().clone();
+    let span = tracing::debug_span!("request", %method, route = %route);
+    let path = request.uri().path().to_string();
+    let response = if path.starts_with("/api/") && s.auth.enabled() {
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match s.auth.check(header) {
+            None => {
+                let mut r = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid bearer token is required",
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            Some(t) if path.starts_with("/api/v1/admin/") && t.role != Role::Admin => {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this needs an admin token",
+                )
+                .into_response()
+            }
+            Some(t) => {
+                let name = t.name.clone();
+                let _entered = span.enter();
+                tracing::trace!(token = %name, "authorised");
+                drop(_entered);
+                tracing::Instrument::instrument(next.run(request), span.clone()).await
+            }
+        }
+    } else {
+        tracing::Instrument::instrument(next.run(request), span.clone()).await
+    };
+    let status = response.status();
+    let elapsed = started.elapsed().as_secs_f64();
+    let m = metrics();
+    m.http_requests
+        .with_label_values(&[route.as_str(), status.as_str()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[route.as_str()])
+        .observe(elapsed);
+    let _entered = span.enter();
+    tracing::debug!(status = status.as_u16(), ms = elapsed * 1000.0, "request");
+    response
+}
+
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -288,8 +399,7 @@ async fn not_found(uri: Uri) -> ApiError {
     )
 }
 
-/// The API's routes.
-pub fn router(state: AppState) -> Router {
+fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/search", get(search))
         .route("/api/v1/histogram", get(histogram))
@@ -297,10 +407,38 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/posts/{id}", get(post))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}", get(alert))
+        .route("/api/v1/admin/reload", routing::post(admin_reload))
+}
+
+fn ops_routes() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+}
+
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Every route: the API and the operations routes (`/healthz`, `/readyz`,
+/// `/metrics`).
+pub fn router(state: AppState) -> Router {
+    finish(api_routes().merge(ops_routes()), state)
+}
+
+/// The API alone, when the operations routes have a listener of their own.
+pub fn api_router(state: AppState) -> Router {
+    finish(api_routes(), state)
+}
+
+/// The operations routes alone (`/healthz`, `/readyz`, `/metrics`), never
+/// behind a token.
+pub fn ops_router(state: AppState) -> Router {
+    finish(ops_routes(), state)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets
@@ -310,7 +448,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `router` (see [`api_router`], [`ops_router`]) on `listener`
+/// until `shutdown` completes.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,0 +1,285 @@
+//! The Prometheus metrics of a yuqing process.
+//!
+//! One registry per process, reached with [`metrics()`]; every crate that
+//! has something to count updates it, and `GET /metrics` encodes it in the
+//! text exposition format. Every metric is documented in `docs/metrics.md`;
+//! [`Metrics::names`] lists them (the shipped dashboard and alerting rules
+//! are checked against it).
+//!
+//! ```
+//! let m = yuqing_metrics::metrics();
+//! m.posts_indexed.inc();
+//! assert!(yuqing_metrics::encode().contains("yuqing_posts_indexed_total"));
+//! ```
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
+};
+
+/// Buckets for per-post stage durations, seconds (1 µs to 100 ms).
+const STAGE_BUCKETS: &[f64] = &[
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 1e-1,
+];
+/// Buckets for end-to-end latencies and commits, seconds (1 ms to 5 min).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+/// Buckets for HTTP requests, seconds.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    names: Vec<String>,
+    /// `yuqing_build_info{version}`: always 1.
+    pub build_info: IntGaugeVec,
+    /// `yuqing_posts_consumed_total{source}`: messages taken from a source.
+    pub posts_consumed: IntCounterVec,
+    /// `yuqing_posts_indexed_total`: posts added to the index.
+    pub posts_indexed: IntCounter,
+    /// `yuqing_dead_letters_total{reason}`.
+    pub dead_letters: IntCounterVec,
+    /// `yuqing_posts_flagged_total{category}`.
+    pub posts_flagged: IntCounterVec,
+    /// `yuqing_stage_duration_seconds{stage}`: per post.
+    pub stage_duration: HistogramVec,
+    /// `yuqing_event_to_searchable_seconds`.
+    pub event_to_searchable: Histogram,
+    /// `yuqing_index_commit_duration_seconds`.
+    pub commit_duration: Histogram,
+    /// `yuqing_index_commits_total`.
+    pub commits: IntCounter,
+    /// `yuqing_index_commit_failures_total`.
+    pub commit_failures: IntCounter,
+    /// `yuqing_index_last_commit_timestamp_seconds`.
+    pub last_commit: IntGauge,
+    /// `yuqing_index_documents`.
+    pub index_documents: IntGauge,
+    /// `yuqing_index_segments`.
+    pub index_segments: IntGauge,
+    /// `yuqing_consumer_lag{topic, partition}`: messages behind the
+    /// partition's end.
+    pub consumer_lag: IntGaugeVec,
+    /// `yuqing_alerts_total{category, level, state}`: alert messages.
+    pub alerts: IntCounterVec,
+    /// `yuqing_alerts_open`: alerts open now.
+    pub alerts_open: IntGauge,
+    /// `yuqing_late_posts_total`: flagged posts after their bucket closed.
+    pub late_posts: IntCounter,
+    /// `yuqing_dictionary_reloads_total`.
+    pub dictionary_reloads: IntCounter,
+    /// `yuqing_dictionary_reload_failures_total`.
+    pub dictionary_reload_failures: IntCounter,
+    /// `yuqing_http_requests_total{route, status}`.
+    pub http_requests: IntCounterVec,
+    /// `yuqing_http_request_duration_seconds{route}`.
+    pub http_duration: HistogramVec,
+}
+
+fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("a valid histogram definition")
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        // The definitions are constants: a failure here is a bug, found by
+        // the first test that touches metrics.
+        let counter = |n: &str, h: &str| IntCounter::new(n, h).expect("a valid counter");
+        let counter_vec = |n: &str, h: &str, l: &[&str]| {
+            IntCounterVec::new(Opts::new(n, h), l).expect("a valid counter")
+        };
+        let gauge = |n: &str, h: &str| IntGauge::new(n, h).expect("a valid gauge");
+        let gauge_vec = |n: &str, h: &str, l: &[&str]| {
+            IntGaugeVec::new(Opts::new(n, h), l).expect("a valid gauge")
+        };
+        let m = Metrics {
+            registry: Registry::new(),
+            names: Vec::new(),
+            build_info: gauge_vec(
+                "yuqing_build_info",
+                "Always 1; the version of the running binary is in the label.",
+                &["version"],
+            ),
+            posts_consumed: counter_vec(
+                "yuqing_posts_consumed_total",
+                "Messages taken from a source (file lines or Kafka messages), valid or not.",
+                &["source"],
+            ),
+            posts_indexed: counter("yuqing_posts_indexed_total", "Posts added to the index (an upsert counts once)."),
+            dead_letters: counter_vec(
+                "yuqing_dead_letters_total",
+                "Messages that were not valid posts, by reason.",
+                &["reason"],
+            ),
+            posts_flagged: counter_vec(
+                "yuqing_posts_flagged_total",
+                "Posts flagged with a category (a post with two categories counts for both).",
+                &["category"],
+            ),
+            stage_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "yuqing_stage_duration_seconds",
+                    "Time one post spends in a stage: decode (JSON and validation), analyze (normalise and segment), score (matching), index (building and adding the document).",
+                )
+                .buckets(STAGE_BUCKETS.to_vec()),
+                &["stage"],
+            )
+            .expect("a valid histogram"),
+            event_to_searchable: histogram(
+                "yuqing_event_to_searchable_seconds",
+                "From a Kafka message's timestamp to the index commit that made it searchable.",
+                LATENCY_BUCKETS,
+            ),
+            commit_duration: histogram(
+                "yuqing_index_commit_duration_seconds",
+                "Duration of an index commit (with the sinks flushed before it).",
+                LATENCY_BUCKETS,
+            ),
+            commits: counter("yuqing_index_commits_total", "Index commits."),
+            commit_failures: counter(
+                "yuqing_index_commit_failures_total",
+                "Index commits that failed or were postponed (a sink could not deliver).",
+            ),
+            last_commit: gauge(
+                "yuqing_index_last_commit_timestamp_seconds",
+                "Unix time of the last successful index commit.",
+            ),
+            index_documents: gauge("yuqing_index_documents", "Posts in the index after the last commit."),
+            index_segments: gauge("yuqing_index_segments", "Segments in the index after the last commit."),
+            consumer_lag: gauge_vec(
+                "yuqing_consumer_lag",
+                "Messages between the consumer's position and the end of the partition (librdkafka statistics).",
+                &["topic", "partition"],
+            ),
+            alerts: counter_vec(
+                "yuqing_alerts_total",
+                "Alert messages emitted, by category, level and state (open, update, resolved).",
+                &["category", "level", "state"],
+            ),
+            alerts_open: gauge("yuqing_alerts_open", "Alerts open now."),
+            late_posts: counter(
+                "yuqing_late_posts_total",
+                "Flagged posts that arrived after their bucket was closed (not counted by the burst detector).",
+            ),
+            dictionary_reloads: counter("yuqing_dictionary_reloads_total", "Successful dictionary reloads."),
+            dictionary_reload_failures: counter(
+                "yuqing_dictionary_reload_failures_total",
+                "Dictionary reloads rejected (the old dictionaries kept serving).",
+            ),
+            http_requests: counter_vec(
+                "yuqing_http_requests_total",
+                "HTTP requests by route (the matched pattern) and status code.",
+                &["route", "status"],
+            ),
+            http_duration: HistogramVec::new(
+                HistogramOpts::new("yuqing_http_request_duration_seconds", "HTTP request duration by route.")
+                    .buckets(HTTP_BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("a valid histogram"),
+        };
+        m.register()
+    }
+
+    fn register(mut self) -> Metrics {
+        let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(self.build_info.clone()),
+            Box::new(self.posts_consumed.clone()),
+            Box::new(self.posts_indexed.clone()),
+            Box::new(self.dead_letters.clone()),
+            Box::new(self.posts_flagged.clone()),
+            Box::new(self.stage_duration.clone()),
+            Box::new(self.event_to_searchable.clone()),
+            Box::new(self.commit_duration.clone()),
+            Box::new(self.commits.clone()),
+            Box::new(self.commit_failures.clone()),
+            Box::new(self.last_commit.clone()),
+            Box::new(self.index_documents.clone()),
+            Box::new(self.index_segments.clone()),
+            Box::new(self.consumer_lag.clone()),
+            Box::new(self.alerts.clone()),
+            Box::new(self.alerts_open.clone()),
+            Box::new(self.late_posts.clone()),
+            Box::new(self.dictionary_reloads.clone()),
+            Box::new(self.dictionary_reload_failures.clone()),
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+        ];
+        for c in collectors {
+            for d in c.desc() {
+                self.names.push(d.fq_name.clone());
+            }
+            self.registry.register(c).expect("metric names are unique");
+        }
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        self
+    }
+
+    /// The name of every metric (histograms also export `_bucket`, `_sum`
+    /// and `_count` series).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Every metric in the Prometheus text exposition format (version 0.0.4).
+pub fn encode() -> String {
+    let mut out = Vec::new();
+    let families = metrics().registry.gather();
+    if TextEncoder::new().encode(&families, &mut out).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The content type of [`encode`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exported_with_help_and_the_yuqing_prefix() {
+        let m = metrics();
+        m.dead_letters.with_label_values(&["malformed_json"]).inc();
+        m.stage_duration.with_label_values(&["score"]).observe(2e-5);
+        let text = encode();
+        assert!(
+            text.contains("yuqing_dead_letters_total{reason=\"malformed_json\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "yuqing_stage_duration_seconds_bucket{stage=\"score\",le=\"0.000025\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "yuqing_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert_eq!(m.names().len(), 21);
+        for n in m.names() {
+            assert!(n.starts_with("yuqing_"), "{n}");
+        }
+        // Counters end in _total, per the conventions.
+        for n in m.names().iter().filter(|n| n.ends_with("_total")) {
+            assert!(!n.contains("_seconds"), "{n}");
+        }
+    }
+}

@@ -7,10 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use; installed only when missing (needs root,
-# as CI runs).
+# Debian packages the tests use (Prometheus; Chromium and its WebDriver for
+# the web page); installed only when missing (needs root, as CI runs).
+# Browser screenshots land in ci-artifacts/screenshots/.
 need=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+# CJK glyphs, so that the browser test's screenshots are legible.
+[ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: missing ${need[*]}: install the Debian package(s) (apt-get install ${need[*]}) or run as root" >&2

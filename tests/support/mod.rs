@@ -149,8 +149,14 @@ impl Run {
 
     /// [`Run::start`] with another `RUST_LOG`.
     pub fn start_logging(config: &Path, rust_log: &str) -> Run {
+        Run::start_env(config, rust_log, &[])
+    }
+
+    /// [`Run::start`] with another `RUST_LOG` and more environment.
+    pub fn start_env(config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Run {
         let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
             .args(["run", config.to_str().expect("UTF-8 path")])
+            .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

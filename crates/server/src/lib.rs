@@ -14,6 +14,8 @@
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
 //! | `GET /metrics` | Prometheus text exposition (docs/metrics.md) |
+//! | `GET /api/v1/meta` | categories (ids, names) and region names, for forms |
+//! | `GET /` | the analyst's web page (embedded; docs/web.md) |
 //!
 //! With tokens configured, `/api/v1/*` needs `Authorization: Bearer …`:
 //! 401 without a valid token (no detail), 403 for an analyst token on an
@@ -28,6 +30,7 @@
 pub mod auth;
 pub mod params;
 pub mod reload;
+mod web;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -399,8 +402,28 @@ async fn not_found(uri: Uri) -> ApiError {
     )
 }
 
+async fn meta(State(s): State<AppState>) -> impl IntoResponse {
+    let lexicon = s.lexicon.load();
+    let categories: Vec<_> = lexicon
+        .categories()
+        .iter()
+        .map(|c| json!({"id": c.id, "name_zh": c.name_zh, "name_en": c.name_en}))
+        .collect();
+    let regions: Vec<&str> = lexicon.regions().iter().map(|r| r.name.as_str()).collect();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "categories": categories,
+        "regions": regions,
+        "levels": ["blue", "yellow", "orange", "red"],
+    }))
+}
+
 fn api_routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(web::index))
+        .route("/assets/app.js", get(web::app_js))
+        .route("/assets/app.css", get(web::app_css))
+        .route("/api/v1/meta", get(meta))
         .route("/api/v1/search", get(search))
         .route("/api/v1/histogram", get(histogram))
         .route("/api/v1/facets", get(facets))

@@ -1,0 +1,482 @@
+// yuqing analyst page: search, volume over time, alerts. Plain JavaScript,
+// no build step and nothing loaded from the network: the API is all it
+// talks to (docs/api.md).
+"use strict";
+
+const I18N = {
+  zh: {
+    skip: "跳到结果", tagline: "突发事件舆情监测：搜索、趋势与告警", signout: "退出令牌",
+    search: "搜索", query: "查询", queryPlaceholder: "例如：爆炸 滁州", searchButton: "搜索",
+    syntaxTitle: "查询语法", syntaxWord: "含这个词的帖子；不加空格的中文会按词切分，所有词都要出现",
+    syntaxPhrase: "短语：词语相邻且按顺序", syntaxBool: "排除、或者；默认所有词都要匹配",
+    syntaxField: "按字段", syntaxNorm: "繁体与简体、全角与半角、大小写互相匹配",
+    category: "类别", any: "全部", region: "地区", regionPlaceholder: "滁州", level: "最低级别",
+    blue: "蓝色", yellow: "黄色", orange: "橙色", red: "红色",
+    timeRange: "时间范围", rangeAll: "全部", range1h: "近1小时", range24h: "近24小时", range7d: "近7天",
+    rangeCustom: "自定义", from: "从", to: "到", volume: "数量趋势", dragHint: "在图上拖动可缩小时间范围",
+    results: "结果", prev: "上一页", next: "下一页", pages: "分页", alerts: "告警", close: "关闭",
+    alertPosts: "相关帖子", tokenTitle: "需要访问令牌", tokenHelp: "此服务需要令牌。令牌只保存在本标签页中。",
+    token: "令牌", tokenSave: "确定",
+    total: (n) => `共 ${n} 条`, page: (p, n) => `第 ${p} / ${n} 页`, noResults: "没有匹配的帖子",
+    noAlerts: "暂无告警", updated: (t) => `更新于 ${t}`, noData: "没有数据",
+    state: { open: "进行中", update: "进行中", resolved: "已结束" },
+    allRegions: "全部地区", reports: (n) => `${n} 条独立报道`, firstReport: "首条报道", countLabel: "独立报道",
+    window: "时间窗", baseline: "基线", authors: "作者数", z: "z 值", levelName: "级别", terms: "关键词",
+    chartLabel: (n) => `数量趋势，共 ${n} 个时间段`, loading: "加载中…",
+    langButton: "EN", langLabel: "Switch to English",
+  },
+  en: {
+    skip: "Skip to results", tagline: "Incident monitoring: search, trends and alerts", signout: "Forget token",
+    search: "Search", query: "Query", queryPlaceholder: "e.g. 爆炸 滁州", searchButton: "Search",
+    syntaxTitle: "Query syntax", syntaxWord: "posts with the word; Chinese without spaces is split into words, all of which must match",
+    syntaxPhrase: "a phrase: the words next to each other, in order", syntaxBool: "exclude, or; words are ANDed by default",
+    syntaxField: "by field", syntaxNorm: "traditional and simplified, full and half width, upper and lower case match each other",
+    category: "Category", any: "Any", region: "Region", regionPlaceholder: "滁州", level: "Minimum level",
+    blue: "Blue", yellow: "Yellow", orange: "Orange", red: "Red",
+    timeRange: "Time range", rangeAll: "All", range1h: "Last hour", range24h: "Last 24 h", range7d: "Last 7 days",
+    rangeCustom: "Custom", from: "From", to: "To", volume: "Volume over time", dragHint: "Drag across the chart to narrow the time range",
+    results: "Results", prev: "Previous", next: "Next", pages: "Pages", alerts: "Alerts", close: "Close",
+    alertPosts: "Its posts", tokenTitle: "Access token needed", tokenHelp: "This service needs a token. It is kept in this tab only.",
+    token: "Token", tokenSave: "OK",
+    total: (n) => `${n} posts`, page: (p, n) => `page ${p} of ${n}`, noResults: "No matching posts",
+    noAlerts: "No alerts", updated: (t) => `updated ${t}`, noData: "No data",
+    state: { open: "open", update: "open", resolved: "resolved" },
+    allRegions: "all regions", reports: (n) => `${n} independent reports`, firstReport: "First report", countLabel: "Independent reports",
+    window: "Window", baseline: "Baseline", authors: "Authors", z: "z", levelName: "Level", terms: "Terms",
+    chartLabel: (n) => `Volume over time, ${n} intervals`, loading: "Loading…",
+    langButton: "中文", langLabel: "切换到中文",
+  },
+};
+
+const $ = (sel) => document.querySelector(sel);
+const state = {
+  lang: localStorage.getItem("yuqing.lang") === "en" ? "en" : "zh",
+  q: "", category: "", region: "", level: "", range: "all", from: null, to: null,
+  offset: 0, limit: 20, total: 0,
+  categories: [],
+};
+
+function t(key, ...args) {
+  const v = I18N[state.lang][key];
+  return typeof v === "function" ? v(...args) : (v ?? key);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-aria]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nAria)); });
+  const lang = $("#lang");
+  lang.textContent = t("langButton");
+  lang.setAttribute("aria-label", t("langLabel"));
+  fillCategories();
+}
+
+// ---- API -------------------------------------------------------------
+
+function token() { return sessionStorage.getItem("yuqing.token"); }
+
+function askToken() {
+  return new Promise((resolve) => {
+    const dialog = $("#token-dialog");
+    const input = $("#token");
+    input.value = "";
+    dialog.addEventListener("close", () => {
+      const v = input.value.trim();
+      if (v) sessionStorage.setItem("yuqing.token", v);
+      $("#signout").hidden = !token();
+      resolve(Boolean(v));
+    }, { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+let asking = null;
+async function api(path, options = {}) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const headers = {};
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    const res = await fetch(path, { method: options.method || "GET", headers });
+    if (res.status === 401) {
+      sessionStorage.removeItem("yuqing.token");
+      asking = asking || askToken().finally(() => { asking = null; });
+      if (!(await asking)) throw new Error(t("tokenTitle"));
+      continue;
+    }
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
+    return body;
+  }
+  throw new Error(t("tokenTitle"));
+}
+
+function params(extra = {}) {
+  const p = new URLSearchParams();
+  if (state.q) p.set("q", state.q);
+  if (state.category) p.set("category", state.category);
+  if (state.region) p.set("region", state.region);
+  if (state.level) p.set("level", state.level);
+  const [from, to] = rangeBounds();
+  if (from) p.set("from", from.toISOString());
+  if (to) p.set("to", to.toISOString());
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p;
+}
+
+function rangeBounds() {
+  const now = new Date();
+  const back = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 }[state.range];
+  if (back) return [new Date(now - back), null];
+  if (state.range === "custom") return [state.from, state.to];
+  return [null, null];
+}
+
+// ---- Formatting ------------------------------------------------------
+
+function pad(n) { return String(n).padStart(2, "0"); }
+function localTime(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+function categoryName(id) {
+  const c = state.categories.find((x) => x.id === id);
+  if (!c) return id;
+  return state.lang === "zh" ? c.name_zh : c.name_en;
+}
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "html") e.innerHTML = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+function levelChip(level) {
+  return level ? el("span", { class: `chip level level-${level}` }, t(level)) : null;
+}
+
+function hitItem(h) {
+  // `highlight` is HTML-escaped by the server, with matches in <em>.
+  const text = el("p", { class: "hit-text", html: h.highlight || "" });
+  if (!h.highlight) text.textContent = h.text;
+  const meta = el("div", { class: "meta" },
+    el("time", { datetime: h.ts }, localTime(h.ts)),
+    ...h.categories.map((c) => el("span", { class: "chip", "data-category": c }, categoryName(c))),
+    levelChip(h.level),
+    h.regions.length ? el("span", { class: "regions" }, h.regions.join(" · ")) : null,
+    h.platform ? el("span", {}, h.platform) : null);
+  return el("li", { class: "hit", "data-id": h.id }, text, meta);
+}
+
+// ---- Search ----------------------------------------------------------
+
+// Searches with the current filters; the chart is redrawn unless only the
+// page changed.
+async function runSearch(redraw = true) {
+  const error = $("#error");
+  error.hidden = true;
+  $("#summary").textContent = t("loading");
+  try {
+    const res = await api(`/api/v1/search?${params({ limit: state.limit, offset: state.offset, sort: "time" })}`);
+    state.total = res.total;
+    const list = $("#results");
+    list.replaceChildren(...res.hits.map(hitItem));
+    if (!res.hits.length) list.append(el("li", { class: "empty" }, t("noResults")));
+    $("#summary").textContent = t("total", res.total);
+    const pages = Math.max(1, Math.ceil(Math.min(res.total, 10000) / state.limit));
+    const page = Math.floor(state.offset / state.limit) + 1;
+    $("#page").textContent = t("page", page, pages);
+    $("#prev").disabled = page <= 1;
+    $("#next").disabled = page >= pages;
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+    $("#summary").textContent = "";
+  }
+  if (redraw) await drawVolume().catch(() => {});
+}
+
+function pickInterval(from, to) {
+  const span = to - from;
+  if (span <= 5 * 3600e3) return "1m";
+  if (span <= 48 * 3600e3) return "5m";
+  if (span <= 30 * 86400e3) return "1h";
+  return "1d";
+}
+
+async function histogram(p) {
+  const [from, to] = [p.get("from"), p.get("to")];
+  if (from) {
+    const end = to ? new Date(to) : new Date();
+    p.set("interval", pickInterval(new Date(from), end));
+    if (!to) p.set("to", end.toISOString());
+    return api(`/api/v1/histogram?${p}`);
+  }
+  // No range: start coarse, refine while there are few buckets.
+  let res = null;
+  for (const interval of ["1d", "1h", "5m", "1m"]) {
+    p.set("interval", interval);
+    try {
+      const r = await api(`/api/v1/histogram?${p}`);
+      if (res && r.buckets.length > 600) break;
+      res = r;
+      if (r.buckets.length >= 24) break;
+    } catch (e) {
+      if (!res) throw e;
+      break;
+    }
+  }
+  return res;
+}
+
+async function drawVolume() {
+  const res = await histogram(params());
+  drawChart($("#chart"), res ? res.buckets : [], res ? res.interval : "1h", (from, to) => {
+    state.range = "custom";
+    state.from = from;
+    state.to = to;
+    state.offset = 0;
+    syncRangeControls();
+    runSearch();
+  });
+}
+
+const INTERVAL_MS = { "1m": 60e3, "5m": 300e3, "1h": 3600e3, "1d": 86400e3 };
+
+// A bar chart in SVG; dragging across it selects a time range.
+function drawChart(container, buckets, interval, onSelect, highlight) {
+  container.replaceChildren();
+  container.setAttribute("aria-label", t("chartLabel", buckets.length));
+  if (!buckets.length) {
+    container.append(el("div", { class: "empty" }, t("noData")));
+    return;
+  }
+  const W = 1000, H = 180, padL = 40, padB = 22, padT = 8;
+  const max = Math.max(1, ...buckets.map((b) => b.count));
+  const bw = (W - padL) / buckets.length;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  const add = (name, attrs, text) => {
+    const n = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text != null) n.textContent = text;
+    svg.append(n);
+    return n;
+  };
+  buckets.forEach((b, i) => {
+    const h = ((H - padB - padT) * b.count) / max;
+    const start = new Date(b.start).getTime();
+    const hot = highlight && start >= highlight[0] && start < highlight[1];
+    const rect = add("rect", {
+      class: hot ? "bar hot" : "bar",
+      x: padL + i * bw + bw * 0.1, y: H - padB - h,
+      width: Math.max(bw * 0.8, 0.5), height: h,
+    });
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${localTime(b.start)}: ${b.count}`;
+    rect.append(title);
+  });
+  add("text", { x: 2, y: padT + 10 }, String(max));
+  add("text", { x: 2, y: H - padB }, "0");
+  const ticks = Math.min(6, buckets.length);
+  for (let k = 0; k < ticks; k++) {
+    const i = Math.floor((k * (buckets.length - 1)) / Math.max(1, ticks - 1));
+    add("text", { x: padL + i * bw, y: H - 6 }, localTime(buckets[i].start).slice(5));
+  }
+  container.append(svg);
+  if (!onSelect) return;
+  const step = INTERVAL_MS[interval] || 3600e3;
+  const sel = add("rect", { class: "sel", x: 0, y: padT, width: 0, height: H - padB - padT, visibility: "hidden" });
+  const toIndex = (clientX) => {
+    const r = svg.getBoundingClientRect();
+    const x = ((clientX - r.left) / r.width) * W;
+    return Math.min(buckets.length - 1, Math.max(0, Math.floor((x - padL) / bw)));
+  };
+  let startIdx = null;
+  svg.addEventListener("pointerdown", (e) => {
+    startIdx = toIndex(e.clientX);
+    svg.setPointerCapture(e.pointerId);
+    sel.setAttribute("visibility", "visible");
+    sel.setAttribute("x", padL + startIdx * bw);
+    sel.setAttribute("width", bw);
+  });
+  svg.addEventListener("pointermove", (e) => {
+    if (startIdx == null) return;
+    const i = toIndex(e.clientX);
+    const [a, b] = [Math.min(startIdx, i), Math.max(startIdx, i)];
+    sel.setAttribute("x", padL + a * bw);
+    sel.setAttribute("width", (b - a + 1) * bw);
+  });
+  svg.addEventListener("pointerup", (e) => {
+    if (startIdx == null) return;
+    const i = toIndex(e.clientX);
+    const [a, b] = [Math.min(startIdx, i), Math.max(startIdx, i)];
+    startIdx = null;
+    // A click without a drag narrows to its one bucket.
+    const from = new Date(new Date(buckets[a].start).getTime());
+    const to = new Date(new Date(buckets[b].start).getTime() + step);
+    onSelect(from, to);
+  });
+}
+
+// ---- Filters ---------------------------------------------------------
+
+function fillCategories() {
+  const select = $("#category");
+  const current = select.value;
+  select.replaceChildren(el("option", { value: "" }, t("any")),
+    ...state.categories.map((c) => el("option", { value: c.id }, `${state.lang === "zh" ? c.name_zh : c.name_en}`)));
+  select.value = current;
+}
+
+function toLocalInput(d) {
+  return d ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}` : "";
+}
+
+function syncRangeControls() {
+  document.querySelectorAll("[data-range]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.range === state.range)));
+  $(".custom-range").hidden = state.range !== "custom";
+  $("#from").value = toLocalInput(state.from);
+  $("#to").value = toLocalInput(state.to);
+}
+
+async function loadMeta() {
+  try {
+    const meta = await api("/api/v1/meta");
+    state.categories = meta.categories;
+    fillCategories();
+    $("#regions").replaceChildren(...meta.regions.map((r) => el("option", { value: r })));
+  } catch (e) {
+    $("#error").textContent = e.message;
+    $("#error").hidden = false;
+  }
+}
+
+// ---- Alerts ----------------------------------------------------------
+
+let alertsCache = [];
+
+function alertTitle(a) {
+  return `${categoryName(a.category)} · ${a.region || t("allRegions")}`;
+}
+
+function alertItem(a) {
+  const resolved = a.state === "resolved";
+  const button = el("button", {
+    type: "button",
+    class: `alert-item level-${a.level}${resolved ? " resolved" : ""}`,
+    "data-alert": a.alert_id,
+  },
+  el("span", { class: "alert-title" }, `${alertTitle(a)} `, levelChip(a.level)),
+  el("span", { class: "alert-line" }, `${t("state")[a.state]} · ${t("reports", a.count)} · z ${a.z}`),
+  el("span", { class: "alert-line" }, `${t("firstReport")} ${localTime(a.first_seen)}`));
+  button.addEventListener("click", () => openAlert(a.alert_id));
+  return el("li", {}, button);
+}
+
+async function refreshAlerts() {
+  try {
+    const res = await api("/api/v1/alerts?limit=100");
+    alertsCache = res.alerts;
+    const list = $("#alerts");
+    list.replaceChildren(...res.alerts.map(alertItem));
+    if (!res.alerts.length) list.append(el("li", { class: "alerts-empty" }, t("noAlerts")));
+    const now = new Date();
+    $("#alerts-updated").textContent = t("updated", `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`);
+  } catch (e) {
+    $("#alerts-updated").textContent = e.message;
+  }
+}
+
+async function openAlert(id) {
+  const dialog = $("#alert-dialog");
+  const res = await api(`/api/v1/alerts/${encodeURIComponent(id)}`);
+  const a = res.alert;
+  $("#alert-dialog-title").textContent = alertTitle(a);
+  const facts = [
+    [t("levelName"), levelChip(a.level)],
+    [t("window"), `${localTime(a.window_start)} – ${localTime(a.window_end)}`],
+    [t("countLabel"), String(a.count)],
+    [t("authors"), String(a.distinct_authors)],
+    [t("baseline"), String(a.baseline)],
+    [t("z"), String(a.z)],
+    [t("terms"), a.top_terms.join("、")],
+    [t("firstReport"), `${localTime(a.first_seen)} (${a.first_post_id})`],
+  ];
+  $("#alert-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("#alert-posts").replaceChildren(...res.posts.hits.map(hitItem));
+  dialog.showModal();
+  // Its histogram: the window with half an hour either side, per minute.
+  const start = new Date(a.window_start).getTime();
+  const end = new Date(a.window_end).getTime();
+  const p = new URLSearchParams({
+    category: a.category,
+    from: new Date(start - 1800e3).toISOString(),
+    to: new Date(end + 1800e3).toISOString(),
+    interval: end - start > 6 * 3600e3 ? "5m" : "1m",
+  });
+  if (a.region) p.set("region", a.region);
+  try {
+    const h = await api(`/api/v1/histogram?${p}`);
+    drawChart($("#alert-chart"), h.buckets, h.interval, null, [start, end]);
+  } catch (e) {
+    $("#alert-chart").textContent = e.message;
+  }
+}
+
+// ---- Wiring ----------------------------------------------------------
+
+function readForm() {
+  state.q = $("#q").value.trim();
+  state.category = $("#category").value;
+  state.region = $("#region").value.trim();
+  state.level = $("#level").value;
+  if (state.range === "custom") {
+    state.from = $("#from").value ? new Date($("#from").value) : null;
+    state.to = $("#to").value ? new Date($("#to").value) : null;
+  }
+}
+
+function init() {
+  applyLanguage();
+  $("#search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    readForm();
+    state.offset = 0;
+    runSearch();
+  });
+  for (const id of ["#category", "#level", "#from", "#to"]) {
+    $(id).addEventListener("change", () => { readForm(); state.offset = 0; runSearch(); });
+  }
+  $("#region").addEventListener("change", () => { readForm(); state.offset = 0; runSearch(); });
+  document.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => {
+    state.range = b.dataset.range;
+    if (state.range !== "custom") { state.from = null; state.to = null; }
+    syncRangeControls();
+    readForm();
+    state.offset = 0;
+    if (state.range === "custom") $("#from").focus();
+    else runSearch();
+  }));
+  $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); runSearch(false); $("#results").focus(); });
+  $("#next").addEventListener("click", () => { state.offset += state.limit; runSearch(false); $("#results").focus(); });
+  $("#lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("yuqing.lang", state.lang);
+    applyLanguage();
+    runSearch();
+    refreshAlerts();
+  });
+  $("#signout").hidden = !token();
+  $("#signout").addEventListener("click", () => { sessionStorage.removeItem("yuqing.token"); $("#signout").hidden = true; });
+  loadMeta().then(() => { runSearch(); refreshAlerts(); });
+  // Live alerts: poll; a hidden tab polls less often.
+  setInterval(() => { if (!document.hidden) refreshAlerts(); }, 10000);
+}
+
+document.addEventListener("DOMContentLoaded", init);

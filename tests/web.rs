@@ -1,0 +1,375 @@
+//! The analyst's web page in a real headless Chromium (driven through
+//! chromedriver) against a running `yuqing run pipelines/demo.toml`: a query
+//! shows highlighted hits, the chart narrows the time range, an alert opens
+//! with its posts, the page fits a phone, and with tokens configured it asks
+//! for one. Screenshots go to `ci-artifacts/screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use support::Run;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn find(binary: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(binary))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "`{binary}` is needed (Debian packages `chromium` and `chromium-driver`; scripts/test.sh installs them)"
+            )
+        })
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = support::free_port();
+        let child = Command::new(find("chromedriver"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        support::wait_for(Duration::from_secs(30), "chromedriver to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": find("chromium").to_str().unwrap(),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--lang=zh-CN"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn wait_until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn count(c: &Client, css: &str) -> usize {
+    c.find_all(Locator::Css(css)).await.map_or(0, |v| v.len())
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = root().join("ci-artifacts/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+fn demo_run(dir: &Path, env: &[(&str, &str)]) -> Run {
+    let data = dir.join("data");
+    let mut all = vec![
+        ("YUQING_DATA_DIR", data.to_str().unwrap()),
+        ("YUQING_HTTP_ADDR", "127.0.0.1:0"),
+    ];
+    all.extend_from_slice(env);
+    Run::start_env(&root().join("pipelines/demo.toml"), "warn", &all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_chart_and_alerts_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = demo_run(dir.path(), &[]);
+    let driver = Driver::start();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/", run.api)).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "舆情 · yuqing");
+
+    // The page loads the newest posts and the alert of the demo stream.
+    wait_until("the first results", || async {
+        count(&c, "#results li.hit").await == 20
+    })
+    .await;
+    wait_until("the alert", || async {
+        count(&c, "#alerts .alert-item").await == 1
+    })
+    .await;
+    assert!(
+        text(&c, "#summary").await.contains("1560"),
+        "{}",
+        text(&c, "#summary").await
+    );
+
+    // Type a query: highlighted hits.
+    let q = c.find(Locator::Id("q")).await.unwrap();
+    q.send_keys("爆炸 滁州").await.unwrap();
+    q.send_keys("\u{E007}").await.unwrap(); // Enter submits the form
+    wait_until("the query's hits", || async {
+        let s = text(&c, "#summary").await;
+        s.contains("共") && !s.contains("1560")
+    })
+    .await;
+    let marks = c
+        .find_all(Locator::Css("#results .hit-text em"))
+        .await
+        .unwrap();
+    assert!(!marks.is_empty(), "matches are highlighted");
+    for m in marks.iter().take(10) {
+        let t = m.text().await.unwrap();
+        assert!(t == "爆炸" || t == "滁州", "highlighted: {t}");
+    }
+    let chips = text(&c, "#results li.hit .chip").await;
+    assert_eq!(chips, "爆炸", "category chips in Chinese");
+    let regions = text(&c, "#results li.hit .regions").await;
+    assert!(regions.contains("滁州市"), "{regions}");
+    screenshot(&c, "search.png").await;
+
+    // Pagination.
+    let page = text(&c, "#page").await;
+    c.find(Locator::Id("next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("page 2", || async { text(&c, "#page").await != page }).await;
+    assert!(text(&c, "#page").await.starts_with("第 2"));
+
+    // Drag across the chart: the time range narrows.
+    wait_until("the chart", || async {
+        count(&c, "#chart rect.bar").await > 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let svg = c.find(Locator::Css("#chart svg")).await.unwrap();
+    let (_, _, w, _) = svg.rectangle().await.unwrap();
+    let before = text(&c, "#summary").await;
+    // Offsets from the chart's centre: from 30% to 60% of its width.
+    let drag = MouseActions::new("mouse".to_string())
+        .then(PointerAction::MoveToElement {
+            element: svg.clone(),
+            duration: None,
+            x: -0.2 * w,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: fantoccini::actions::MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveToElement {
+            element: svg.clone(),
+            duration: Some(Duration::from_millis(200)),
+            x: 0.1 * w,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: fantoccini::actions::MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await.unwrap();
+    wait_until("the range to narrow", || async {
+        let custom = c
+            .find(Locator::Css("[data-range=custom]"))
+            .await
+            .unwrap()
+            .attr("aria-pressed")
+            .await
+            .unwrap();
+        custom.as_deref() == Some("true") && text(&c, "#summary").await != before
+    })
+    .await;
+    let from = c
+        .find(Locator::Id("from"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert!(
+        from.is_some_and(|v| v.starts_with("2024-07-01")),
+        "the custom range is filled in"
+    );
+
+    // Open the alert: its facts, its posts, its histogram.
+    let alert = c.find(Locator::Css("#alerts .alert-item")).await.unwrap();
+    assert_eq!(
+        alert.tag_name().await.unwrap(),
+        "button",
+        "alerts are keyboard-reachable buttons"
+    );
+    assert!(
+        alert
+            .attr("class")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("level-yellow")
+    );
+    assert!(alert.text().await.unwrap().contains("爆炸 · 滁州市"));
+    alert.click().await.unwrap();
+    wait_until("the alert's posts", || async {
+        count(&c, "#alert-posts li.hit").await >= 10
+    })
+    .await;
+    assert!(text(&c, "#alert-dialog-title").await.contains("滁州市"));
+    let first_post = text(&c, "#alert-posts li.hit .hit-text").await;
+    assert!(first_post.contains("滁州"), "{first_post}");
+    wait_until("the alert's histogram", || async {
+        count(&c, "#alert-chart rect.bar.hot").await > 0
+    })
+    .await;
+    screenshot(&c, "alert.png").await;
+    c.find(Locator::Css("#alert-dialog .dialog-head button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // English.
+    c.find(Locator::Id("lang"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("English", || async {
+        text(&c, "#results-title").await == "Results"
+    })
+    .await;
+    assert_eq!(
+        c.find(Locator::Css("html"))
+            .await
+            .unwrap()
+            .attr("lang")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("en")
+    );
+
+    // A phone: nothing wider than the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let overflow = c
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    let width = c.execute("return window.innerWidth", vec![]).await.unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= width.as_i64().unwrap(),
+        "no horizontal scrolling at phone width: {overflow} > {width}"
+    );
+    screenshot(&c, "phone.png").await;
+    c.close().await.unwrap();
+    drop(run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_the_page_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["token", "new", "--name", "duty", "--role", "analyst"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = &stderr[stderr.find("[[http.tokens]]").unwrap()..];
+    let demo = std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap();
+    let config = dir.path().join("demo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n{entry}",
+            demo.replace("../examples/", &format!("{}/examples/", root().display()))
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = Run::start_env(
+        &config,
+        "warn",
+        &[
+            ("YUQING_DATA_DIR", data.to_str().unwrap()),
+            ("YUQING_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+    );
+    let driver = Driver::start();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/", run.api)).await.unwrap();
+    wait_until("the token prompt", || async {
+        c.find(Locator::Id("token-dialog"))
+            .await
+            .unwrap()
+            .attr("open")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    screenshot(&c, "token.png").await;
+    let input = c.find(Locator::Id("token")).await.unwrap();
+    input.send_keys(&token).await.unwrap();
+    input.send_keys("\u{E007}").await.unwrap();
+    wait_until("results with the token", || async {
+        count(&c, "#results li.hit").await == 20
+    })
+    .await;
+    let kept = c
+        .execute("return sessionStorage.getItem('yuqing.token')", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_str(),
+        Some(token.as_str()),
+        "kept in session storage"
+    );
+    assert!(count(&c, "#alerts .alert-item").await <= 1);
+    c.close().await.unwrap();
+    drop(run);
+}

@@ -172,6 +172,48 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
         stderr.contains("posts from 2024-07-01 to 2024-07-01"),
         "{stderr}"
     );
+    // Every message has exactly the fields the shipped JSON Schema lists,
+    // with values it allows.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alert.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort_unstable();
+    let enums = |field: &str| -> Vec<Value> {
+        schema["properties"][field]["enum"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for a in &alerts {
+        let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, required, "{a}");
+        assert_eq!(
+            a["schema_version"],
+            schema["properties"]["schema_version"]["const"]
+        );
+        assert!(enums("state").contains(&a["state"]), "{a}");
+        assert!(enums("level").contains(&a["level"]), "{a}");
+        let id = a["alert_id"].as_str().unwrap();
+        assert!(
+            id.len() == 19
+                && id.starts_with("al-")
+                && id[3..].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert!(a["sample_post_ids"].as_array().unwrap().len() <= 10);
+        assert!(a["top_terms"].as_array().unwrap().len() <= 5);
+    }
     let row = stderr
         .lines()
         .find(|l| l.starts_with("explosion"))

@@ -253,6 +253,19 @@ fn a_burst_read_from_three_partitions_is_one_alert_on_the_alerts_topic() {
         "the stream to be searchable",
         || run.total() == lines.len() as u64,
     );
+    // Consumer lag per partition, from librdkafka's statistics.
+    wait_for(
+        Duration::from_secs(30),
+        "consumer lag in the metrics",
+        || {
+            let (_, _, text) = support::request("GET", &format!("{}/metrics", run.api), None);
+            (0..3).all(|p| {
+                text.contains(&format!(
+                    "yuqing_consumer_lag{{partition=\"{p}\",topic=\"posts\"}} 0"
+                ))
+            })
+        },
+    );
     let messages = read_keyed(&broker.brokers(), "alerts", 1, |got| {
         got.iter()
             .any(|(_, p)| String::from_utf8_lossy(p).contains("\"resolved\""))

@@ -125,7 +125,7 @@ impl Metrics {
             stage_duration: HistogramVec::new(
                 HistogramOpts::new(
                     "yuqing_stage_duration_seconds",
-                    "Time one post spends in a stage: decode (JSON and validation), analyze (normalise and segment), score (matching), index (building and adding the document).",
+                    "Time one post spends in a stage: decode (JSON and validation), segment (normalise and segment), score (matching), index (building and adding the document).",
                 )
                 .buckets(STAGE_BUCKETS.to_vec()),
                 &["stage"],

@@ -126,7 +126,7 @@ impl StageTimers {
         let stage = |s: &str| metrics().stage_duration.with_label_values(&[s]).local();
         StageTimers {
             decode: stage("decode"),
-            analyze: stage("analyze"),
+            analyze: stage("segment"),
             score: stage("score"),
         }
     }

@@ -143,7 +143,9 @@ fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
 }
 
 struct BatchOut {
-    flagged: Vec<(usize, ScoredPost)>,
+    /// Flagged posts by line number, with their normalised text (what
+    /// the detector recognises repeats on).
+    flagged: Vec<(usize, ScoredPost, String)>,
     /// Minutes with posts that are not flagged (the detector's clock).
     clock: BTreeSet<i64>,
     posts: usize,
@@ -200,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last_progress = Instant::now();
 
-    let mut flagged: Vec<(usize, ScoredPost)> = Vec::new();
+    let mut flagged: Vec<(usize, ScoredPost, String)> = Vec::new();
     let mut clock: BTreeSet<i64> = BTreeSet::new();
     let (mut posts, mut bad) = (0usize, 0usize);
     let (mut first_ts, mut last_ts) = (i64::MAX, i64::MIN);
@@ -248,7 +250,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 lexicon.score_into(analyzed, scratch);
                 let scored = lexicon.scored_post(post, scratch);
                 if scored.is_incident() {
-                    out.flagged.push((n, scored));
+                    out.flagged
+                        .push((n, scored, analyzed.normalized().to_owned()));
                 } else {
                     // The passing of time, a minute at a time.
                     out.clock.insert(ts - ts.rem_euclid(60_000));
@@ -298,7 +301,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let scoring = started.elapsed();
 
     // The detector, in time order (lines break ties).
-    flagged.sort_by_key(|(n, p)| (p.post.ts.as_millis(), *n));
+    flagged.sort_by_key(|(n, p, _)| (p.post.ts.as_millis(), *n));
     let mut detector = Detector::new(spike.clone(), lexicon.region_parents());
     detector.use_event_clock();
     let mut alerts: Vec<Alert> = Vec::new();
@@ -308,7 +311,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|c| (c.id.clone(), CategorySummary::default()))
         .collect();
     let mut minutes = clock.into_iter().peekable();
-    for (_, p) in &flagged {
+    for (_, p, normalized) in &flagged {
         let ts = p.post.ts.as_millis();
         while let Some(m) = minutes.next_if(|m| *m <= ts) {
             detector.observe_time(m);
@@ -319,7 +322,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 s.flagged += 1;
             }
         }
-        detector.observe(p);
+        detector.observe(p, normalized);
         alerts.extend(detector.advance());
     }
     for m in minutes {

@@ -296,3 +296,103 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
     let out = yuqing(&["backtest", file.to_str().unwrap(), "--timezone", "8"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--timezone `8`"));
 }
+
+/// A copy of a report in traditional characters (or full-width ones) is the
+/// same report: it does not count again towards a burst.
+#[test]
+fn a_traditional_copy_of_a_report_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = stream(dir.path());
+    let file = dir.path().join("stream.jsonl");
+    let out = yuqing(&["backtest", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let plain = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(!opens(&plain).is_empty(), "the stream has a burst");
+
+    // Every post about the burst again, a few seconds later, by someone
+    // else, in 繁體 with full-width digits.
+    const TRADITIONAL: &[(char, char)] = &[
+        ('发', '發'),
+        ('厂', '廠'),
+        ('现', '現'),
+        ('场', '場'),
+        ('伤', '傷'),
+        ('区', '區'),
+        ('烟', '煙'),
+        ('听', '聽'),
+        ('说', '說'),
+        ('这', '這'),
+        ('们', '們'),
+        ('声', '聲'),
+        ('车', '車'),
+        ('边', '邊'),
+        ('时', '時'),
+        ('个', '個'),
+        ('楼', '樓'),
+        ('邻', '鄰'),
+        ('问', '問'),
+        ('馆', '館'),
+        ('气', '氣'),
+        ('闪', '閃'),
+        ('医', '醫'),
+        ('报', '報'),
+        ('响', '響'),
+        ('刚', '剛'),
+        ('过', '過'),
+        ('见', '見'),
+        ('1', '１'),
+        ('3', '３'),
+    ];
+    let mut body = lines.join("\n");
+    body.push('\n');
+    let mut copies = 0;
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let text = v["text"].as_str().unwrap();
+        if !text.contains("合肥") || !text.contains('爆') {
+            continue;
+        }
+        let copy: String = text
+            .chars()
+            .map(|c| {
+                TRADITIONAL
+                    .iter()
+                    .find(|(s, _)| *s == c)
+                    .map_or(c, |(_, t)| *t)
+            })
+            .collect();
+        assert_ne!(copy, text);
+        let ts = yuqing_model::Timestamp::parse_rfc3339(v["ts"].as_str().unwrap()).unwrap();
+        let ts = yuqing_model::Timestamp::from_millis(ts.as_millis() + 5_000).unwrap();
+        body.push_str(
+            &serde_json::json!({
+                "id": format!("{}-tw", v["id"].as_str().unwrap()),
+                "text": copy,
+                "ts": ts.to_string(),
+                "author": format!("{}-tw", v["author"].as_str().unwrap()),
+            })
+            .to_string(),
+        );
+        body.push('\n');
+        copies += 1;
+    }
+    assert!(copies > 50, "{copies} copies");
+    let doubled = dir.path().join("doubled.jsonl");
+    std::fs::write(&doubled, body).unwrap();
+    let out = yuqing(&["backtest", doubled.to_str().unwrap()]);
+    assert!(out.status.success());
+    let again = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let counts = |alerts: &[Value]| -> Vec<(Value, Value, Value)> {
+        alerts
+            .iter()
+            .map(|a| {
+                (
+                    a["state"].clone(),
+                    a["count"].clone(),
+                    a["distinct_authors"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(counts(&again), counts(&plain), "{again:?}");
+}

@@ -601,7 +601,7 @@ impl Pipeline {
                                         if let Some(d) = detector.as_mut() {
                                             detector_dirty = true;
                                             watermarks.observe(&origin, scored.post.ts.as_millis());
-                                            if !d.observe(&scored) {
+                                            if !d.observe(&scored, analyzed.normalized()) {
                                                 self.stats.late.fetch_add(1, Ordering::Relaxed);
                                                 metrics().late_posts.inc();
                                             }

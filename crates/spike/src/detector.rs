@@ -303,7 +303,12 @@ impl Detector {
     /// Counts a scored post: a flagged one as a report (unless it repeats a
     /// recent one), any post as the passing of time. Returns false when a
     /// flagged post arrived too late for its bucket.
-    pub fn observe(&mut self, post: &ScoredPost) -> bool {
+    ///
+    /// `normalized` is the post's normalised text, as the scoring stage
+    /// analysed it: repeats are recognised on it, so a 繁體 or full-width
+    /// copy of a report is the same report. (Text that needs no folding may
+    /// be passed as it is.)
+    pub fn observe(&mut self, post: &ScoredPost, normalized: &str) -> bool {
         if !self.config.enabled {
             return true;
         }
@@ -317,7 +322,7 @@ impl Detector {
             return false;
         }
         let b = self.bucket(ts);
-        let hash = simhash(&post.post.text);
+        let hash = simhash(normalized);
         let author = post.post.author.as_deref().map(|a| {
             u64::from_le_bytes(
                 blake3::hash(a.as_bytes()).as_bytes()[..8]

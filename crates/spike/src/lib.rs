@@ -6,12 +6,12 @@
 //! closes when the watermark — the newest event time minus the allowed
 //! lateness — passes its end; posts for a closed bucket are counted as late,
 //! not silently lost. What is counted is independent reports: a post whose
-//! SimHash is within a few bits of a recent report of the same key (a
-//! repost, a copy) does not count, nor does a second post of one author in
-//! one bucket.
+//! SimHash (on the normalised text) is within a few bits of a recent report
+//! of the same key (a repost, a copy, a 繁體 copy) does not count, nor does
+//! a second post of one author in one bucket.
 //!
 //! **Detection.** Each key has a baseline μ: an EWMA of its past buckets
-//! (a six-hour half-life by default), blended with the same hour of
+//! (a 30-minute half-life by default), blended with the same hour of
 //! previous days once it has that history, and frozen while an alert is
 //! open. A bucket with c reports exceeds when z = 2(√c − √μ) (Anscombe's
 //! transform of a Poisson count) reaches the threshold, c reaches a minimum

@@ -282,7 +282,7 @@ fn late_posts_are_counted_not_lost_and_keys_are_bounded() {
         "fire",
         None,
     );
-    assert!(!d.observe(&late));
+    assert!(!d.observe(&late, &late.post.text));
     assert_eq!(d.late(), 1);
     // One 20 seconds behind is within the allowed lateness.
     let last = posts.last().expect("posts").post.ts.as_millis();
@@ -294,7 +294,7 @@ fn late_posts_are_counted_not_lost_and_keys_are_bounded() {
         "fire",
         None,
     );
-    assert!(d.observe(&ok));
+    assert!(d.observe(&ok, &ok.post.text));
 }
 
 #[test]

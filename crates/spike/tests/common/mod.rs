@@ -202,7 +202,7 @@ pub struct Emitted {
 pub fn run(detector: &mut Detector, posts: &[ScoredPost]) -> Vec<Emitted> {
     let mut out = Vec::new();
     for p in posts {
-        detector.observe(p);
+        detector.observe(p, &p.post.text);
         let at_min = (p.post.ts.as_millis() - T0) as f64 / MIN as f64;
         out.extend(
             detector

@@ -257,6 +257,11 @@ async fn search_chart_and_alerts_in_a_real_browser() {
     })
     .await;
     assert!(text(&c, "#alert-dialog-title").await.contains("滁州市"));
+    let facts = text(&c, "#alert-facts").await;
+    assert!(
+        facts.contains("涉及地区") && facts.contains("安徽省"),
+        "{facts}"
+    );
     let first_post = text(&c, "#alert-posts li.hit .hit-text").await;
     assert!(first_post.contains("滁州"), "{first_post}");
     wait_until("the alert's histogram", || async {

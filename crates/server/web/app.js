@@ -21,7 +21,7 @@ const I18N = {
     noAlerts: "暂无告警", updated: (t) => `更新于 ${t}`, noData: "没有数据",
     state: { open: "进行中", update: "进行中", resolved: "已结束" },
     allRegions: "全部地区", reports: (n) => `${n} 条独立报道`, firstReport: "首条报道", countLabel: "独立报道",
-    window: "时间窗", baseline: "基线", authors: "作者数", z: "z 值", levelName: "级别", terms: "关键词",
+    window: "时间窗", baseline: "基线", authors: "作者数", z: "z 值", levelName: "级别", terms: "关键词", regionsNamed: "涉及地区",
     chartLabel: (n) => `数量趋势，共 ${n} 个时间段`, loading: "加载中…",
     langButton: "EN", langLabel: "Switch to English",
   },
@@ -42,7 +42,7 @@ const I18N = {
     noAlerts: "No alerts", updated: (t) => `updated ${t}`, noData: "No data",
     state: { open: "open", update: "open", resolved: "resolved" },
     allRegions: "all regions", reports: (n) => `${n} independent reports`, firstReport: "First report", countLabel: "Independent reports",
-    window: "Window", baseline: "Baseline", authors: "Authors", z: "z", levelName: "Level", terms: "Terms",
+    window: "Window", baseline: "Baseline", authors: "Authors", z: "z", levelName: "Level", terms: "Terms", regionsNamed: "Regions named",
     chartLabel: (n) => `Volume over time, ${n} intervals`, loading: "Loading…",
     langButton: "中文", langLabel: "切换到中文",
   },
@@ -406,6 +406,7 @@ async function openAlert(id) {
     [t("baseline"), String(a.baseline)],
     [t("z"), String(a.z)],
     [t("terms"), a.top_terms.join("、")],
+    [t("regionsNamed"), (a.regions || []).join("、") || "—"],
     [t("firstReport"), `${localTime(a.first_seen)} (${a.first_post_id})`],
   ];
   $("#alert-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));

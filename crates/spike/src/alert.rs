@@ -78,6 +78,10 @@ pub struct Alert {
     pub top_terms: Vec<String>,
     /// Ids of the highest-scoring reports, highest first (at most 10).
     pub sample_post_ids: Vec<String>,
+    /// Regions the reports name (canonical names; a prefecture brings its
+    /// province), most reports first (at most 20).
+    #[serde(default)]
+    pub regions: Vec<String>,
     /// The earliest report of the burst.
     pub first_post_id: String,
     /// Its time, RFC 3339.
@@ -333,6 +337,7 @@ mod tests {
             level: Level::Blue,
             top_terms: vec!["起火".into()],
             sample_post_ids: vec!["p1".into()],
+            regions: vec![],
             first_post_id: "p1".into(),
             first_seen: "2026-03-02T10:00:05Z".into(),
             emitted_at: "2026-03-02T10:03:00Z".into(),

@@ -28,6 +28,10 @@ pub struct Thresholds {
     /// Send an `update` when the count grew by this fraction since the last
     /// message (0.5: by half), or the level rose.
     pub update_growth: f64,
+    /// … or when a region the last message did not list is named by at
+    /// least this many of the alert's reports (the incident spread, or was
+    /// located). 0: regions never cause an update.
+    pub update_region_reports: u32,
     /// At least this many minutes between two updates of one alert.
     pub update_every_mins: u32,
 }
@@ -43,6 +47,7 @@ impl Default for Thresholds {
             resolve_after_mins: 30,
             cooldown_mins: 60,
             update_growth: 0.5,
+            update_region_reports: 3,
             update_every_mins: 5,
         }
     }
@@ -115,6 +120,8 @@ pub struct ThresholdOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_growth: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_region_reports: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_every_mins: Option<u32>,
 }
 
@@ -130,6 +137,9 @@ impl ThresholdOverrides {
             resolve_after_mins: self.resolve_after_mins.unwrap_or(base.resolve_after_mins),
             cooldown_mins: self.cooldown_mins.unwrap_or(base.cooldown_mins),
             update_growth: self.update_growth.unwrap_or(base.update_growth),
+            update_region_reports: self
+                .update_region_reports
+                .unwrap_or(base.update_region_reports),
             update_every_mins: self.update_every_mins.unwrap_or(base.update_every_mins),
         }
     }

@@ -31,6 +31,10 @@ const TERMS: usize = 64;
 const AUTHORS: usize = 100_000;
 /// Recent report hashes kept per key for near-duplicate detection.
 const RECENT: usize = 4_096;
+/// Distinct regions counted per bucket and per alert.
+const REGIONS: usize = 64;
+/// Regions listed in an alert message.
+const LISTED_REGIONS: usize = 20;
 
 /// One report, as a bucket or an alert keeps it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -43,6 +47,9 @@ struct Tally {
     /// (ts ms, post id) of the earliest report.
     first: Option<(i64, String)>,
     max_level: Option<Level>,
+    /// Reports naming each region.
+    #[serde(default)]
+    regions: HashMap<String, u32>,
 }
 
 impl Tally {
@@ -69,6 +76,22 @@ impl Tally {
             self.first = Some((r.ts_ms, r.id.to_string()));
         }
         self.max_level = self.max_level.max(r.level);
+        for region in r.regions {
+            if let Some(n) = self.regions.get_mut(region) {
+                *n += 1;
+            } else if self.regions.len() < REGIONS {
+                self.regions.insert(region.clone(), 1);
+            }
+        }
+    }
+
+    /// Regions named by at least `min` reports.
+    fn regions_with(&self, min: u32) -> BTreeSet<String> {
+        self.regions
+            .iter()
+            .filter(|(_, n)| **n >= min.max(1))
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     fn merge(&mut self, other: &Tally) {
@@ -100,6 +123,13 @@ impl Tally {
             self.first = Some((*ts, id.clone()));
         }
         self.max_level = self.max_level.max(other.max_level);
+        for (r, n) in &other.regions {
+            if let Some(m) = self.regions.get_mut(r) {
+                *m += n;
+            } else if self.regions.len() < REGIONS {
+                self.regions.insert(r.clone(), *n);
+            }
+        }
     }
 }
 
@@ -108,6 +138,7 @@ struct Report<'a> {
     ts_ms: i64,
     author: Option<u64>,
     level: Option<Level>,
+    regions: &'a [String],
 }
 
 /// A burst being reported.
@@ -123,6 +154,10 @@ struct OpenAlert {
     emitted_count: u64,
     emitted_level: Level,
     emitted_bucket: i64,
+    /// Regions named by `update_region_reports` reports as of the last
+    /// message.
+    #[serde(default)]
+    emitted_regions: BTreeSet<String>,
 }
 
 /// A closed bucket kept for the window of an alert that opens later.
@@ -335,6 +370,7 @@ impl Detector {
             ts_ms: ts,
             author,
             level: post.severity.as_ref().map(|s| s.level),
+            regions: &post.regions,
         };
         let window = i64::from(self.config.dedup_window_mins) * 60_000 / self.bucket_ms;
         let bits = self.config.dedup_bits;
@@ -590,10 +626,17 @@ impl Detector {
                             >= (1.0 + thresholds.update_growth) * alert.emitted_count as f64;
                         let spaced = b - alert.emitted_bucket
                             >= i64::from(thresholds.update_every_mins) * 60_000 / bucket_ms;
-                        if spaced && (grew || level > alert.emitted_level) {
+                        let regions = if thresholds.update_region_reports > 0 {
+                            alert.tally.regions_with(thresholds.update_region_reports)
+                        } else {
+                            BTreeSet::new()
+                        };
+                        let spread = !regions.is_subset(&alert.emitted_regions);
+                        if spaced && (grew || level > alert.emitted_level || spread) {
                             alert.emitted_count = alert.tally.count;
                             alert.emitted_level = level;
                             alert.emitted_bucket = b;
+                            alert.emitted_regions = regions;
                             out.push(message(&key, alert, AlertState::Update, bucket_ms, &now));
                         }
                     }
@@ -636,6 +679,7 @@ impl Detector {
                 continue;
             }
             let bucket_ms = self.bucket_ms;
+            let open_thresholds = self.thresholds(&key.category);
             let (alpha, w) = (self.alpha, self.config.seasonal_weight);
             let Some(state) = self.keys.get_mut(&key) else {
                 continue;
@@ -667,8 +711,12 @@ impl Detector {
                 emitted_count: 0,
                 emitted_level: level,
                 emitted_bucket: b,
+                emitted_regions: BTreeSet::new(),
             };
             alert.emitted_count = alert.tally.count;
+            alert.emitted_regions = alert
+                .tally
+                .regions_with(open_thresholds.update_region_reports);
             out.push(message(&key, &alert, AlertState::Open, bucket_ms, &now));
             state.alert = Some(alert);
             self.alerting.insert(key);
@@ -885,6 +933,17 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The regions an alert's reports name, most reports first.
+fn listed_regions(t: &Tally) -> Vec<String> {
+    let mut regions: Vec<(&String, &u32)> = t.regions.iter().collect();
+    regions.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+    regions
+        .into_iter()
+        .take(LISTED_REGIONS)
+        .map(|(r, _)| r.clone())
+        .collect()
+}
+
 fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &str) -> Alert {
     let mut terms: Vec<(&String, &u32)> = a.tally.terms.iter().collect();
     terms.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
@@ -908,6 +967,7 @@ fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &st
         level: alert_level(&a.tally),
         top_terms: terms.into_iter().take(5).map(|(t, _)| t.clone()).collect(),
         sample_post_ids: a.tally.sample.iter().map(|(_, id)| id.clone()).collect(),
+        regions: listed_regions(&a.tally),
         first_post_id: first_id,
         first_seen: rfc3339(first_ts),
         emitted_at: now.to_string(),

@@ -206,6 +206,81 @@ fn an_open_alert_updates_as_it_grows_and_resolves_after_the_quiet_period() {
 }
 
 #[test]
+fn an_alert_updates_when_its_reports_name_a_new_region() {
+    // A burst in 杭州; from minute 210 some reports also name 宁波.
+    let stream = |seed| {
+        let mut s = Stream::new(seed);
+        s.background(0, 300, |_| 2.0);
+        s.burst(200, 215, 20, ("杭州市", "浙江省"));
+        for m in 210..212 {
+            for k in 0..2 {
+                let ts = T0 + m * MIN + 20_000 * k;
+                let (id, text) = (s.id(), s.rng.text());
+                let mut p = post(
+                    id,
+                    ts,
+                    text,
+                    format!("n{m}{k}"),
+                    "fire",
+                    Some(("杭州市", "浙江省")),
+                );
+                p.regions.push("宁波市".into());
+                s.posts.push(p);
+            }
+        }
+        s.sorted()
+    };
+    // Growth alone never updates here.
+    let mut config = DetectorConfig::default();
+    config.set("thresholds.update_growth", "1000").expect("set");
+    let mut d = Detector::new(config.clone(), parents());
+    let emitted = run(&mut d, &stream(5));
+    let open = &emitted[0];
+    assert_eq!(open.alert.state, AlertState::Open, "{}", summary(&emitted));
+    assert_eq!(open.alert.region.as_deref(), Some("杭州市"));
+    assert_eq!(
+        open.alert.regions,
+        vec!["杭州市".to_string(), "浙江省".to_string()]
+    );
+    let spread = emitted
+        .iter()
+        .position(|e| e.alert.regions.iter().any(|r| r == "宁波市"))
+        .expect("a message naming 宁波市");
+    let e = &emitted[spread];
+    assert_eq!(e.alert.state, AlertState::Update, "{}", summary(&emitted));
+    // The third report naming 宁波 is in minute 211; the update follows
+    // when that bucket closes.
+    assert!(
+        e.at_min >= 212.0 && e.at_min < 213.0,
+        "{}",
+        summary(&emitted)
+    );
+    assert_eq!(
+        e.alert.regions[..2],
+        ["杭州市".to_string(), "浙江省".to_string()]
+    );
+    let updates = |e: &[Emitted]| {
+        e.iter()
+            .filter(|e| e.alert.state == AlertState::Update)
+            .count()
+    };
+
+    // With region updates off, that message is not sent.
+    config
+        .set("thresholds.update_region_reports", "0")
+        .expect("set");
+    let mut d = Detector::new(config, parents());
+    let quiet = run(&mut d, &stream(5));
+    assert_eq!(
+        updates(&quiet) + 1,
+        updates(&emitted),
+        "{}\n{}",
+        summary(&quiet),
+        summary(&emitted)
+    );
+}
+
+#[test]
 fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_and_the_baselines() {
     let mut s = Stream::new(5);
     s.background(0, 400, |_| 4.0);

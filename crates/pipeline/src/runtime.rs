@@ -572,7 +572,11 @@ impl Pipeline {
                         // A reload: index with the new analyzer's sub-words.
                         if self.lexicon.generation() != lexicon_generation {
                             lexicon_generation = self.lexicon.generation();
-                            writer.set_analyzer(self.lexicon.load().shared_analyzer());
+                            let lexicon = self.lexicon.load();
+                            writer.set_analyzer(lexicon.shared_analyzer());
+                            if let Some(d) = detector.as_mut() {
+                                d.set_region_parents(lexicon.region_parents());
+                            }
                         }
                         reorder.insert(p.seq, p.items);
                         while let Some(items) = reorder.remove(&next_seq) {

@@ -297,6 +297,14 @@ impl Detector {
         }
     }
 
+    /// Replaces the region hierarchy (after a dictionary reload changed the
+    /// gazetteer). Counts, baselines and open alerts stay; keys of regions
+    /// no longer known simply stop receiving reports and are evicted when
+    /// idle.
+    pub fn set_region_parents(&mut self, parents: HashMap<String, String>) {
+        self.parents = parents;
+    }
+
     /// Stamps `emitted_at` with the stream's own time (the newest event
     /// seen) instead of the wall clock: for replays and backtests, where it
     /// says when a live run would have emitted the message.

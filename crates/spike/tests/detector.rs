@@ -281,6 +281,33 @@ fn an_alert_updates_when_its_reports_name_a_new_region() {
 }
 
 #[test]
+fn the_region_hierarchy_can_be_replaced_as_dictionaries_reload() {
+    let mut s = Stream::new(1);
+    s.background(0, 300, |_| 6.0);
+    s.burst(240, 250, 30, ("合肥市", "安徽省"));
+    let posts = s.sorted();
+    let opened = |d: &mut Detector, posts: &[yuqing_model::ScoredPost]| -> Vec<Option<String>> {
+        run(d, posts)
+            .into_iter()
+            .filter(|e| e.alert.state == AlertState::Open)
+            .map(|e| e.alert.region)
+            .collect()
+    };
+    // Without a hierarchy, 合肥市 and 安徽省 are unrelated: each opens.
+    let mut d = Detector::new(DetectorConfig::default(), Default::default());
+    let mut regions = opened(&mut d, &posts);
+    regions.sort();
+    assert_eq!(
+        regions,
+        vec![Some("合肥市".to_string()), Some("安徽省".to_string())]
+    );
+    // Given one (as a reload does), the most specific region wins again.
+    let mut d = Detector::new(DetectorConfig::default(), Default::default());
+    d.set_region_parents(parents());
+    assert_eq!(opened(&mut d, &posts), vec![Some("合肥市".to_string())]);
+}
+
+#[test]
 fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_and_the_baselines() {
     let mut s = Stream::new(5);
     s.background(0, 400, |_| 4.0);

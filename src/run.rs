@@ -91,35 +91,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .block_on(tokio::net::TcpListener::bind(&config.http.addr))
             .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
         let local = listener.local_addr().context("reading the bound address")?;
-        let router = match &config.http.ops_addr {
+        let ops = match &config.http.ops_addr {
             Some(ops_addr) => {
                 let ops = runtime
                     .block_on(tokio::net::TcpListener::bind(ops_addr))
                     .with_context(|| format!("cannot listen on {ops_addr} (http.ops_addr)"))?;
                 let ops_local = ops.local_addr().context("reading the bound address")?;
                 eprintln!("yuqing run: metrics and health on http://{ops_local}");
-                let ops_router = yuqing_server::ops_router(state.clone());
-                let mut done = http_stop.clone();
-                runtime.spawn(async move {
-                    let shutdown = async move {
-                        let _ = done.wait_for(|v| *v).await;
-                    };
-                    if let Err(e) = yuqing_server::serve_router(ops, ops_router, shutdown).await {
-                        tracing::error!(error = %e, "ops HTTP server failed");
-                    }
-                });
-                yuqing_server::api_router(state)
+                Some(ops)
             }
-            None => yuqing_server::router(state),
+            None => None,
         };
         eprintln!("yuqing run: API on http://{local}");
         tracing::info!(addr = %local, "listening");
-        let mut done = http_stop.clone();
+        let stop = http_stop.clone();
         Some(runtime.spawn(async move {
-            let shutdown = async move {
-                let _ = done.wait_for(|v| *v).await;
-            };
-            if let Err(e) = yuqing_server::serve_router(listener, router, shutdown).await {
+            if let Err(e) = yuqing_server::serve_until(listener, ops, state, stop).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }))

@@ -142,32 +142,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
-        let router = match &args.ops_addr {
+        let ops = match &args.ops_addr {
             Some(ops_addr) => {
                 let ops = tokio::net::TcpListener::bind(ops_addr)
                     .await
                     .with_context(|| format!("cannot listen on {ops_addr} (--ops-addr)"))?;
                 let ops_local = ops.local_addr().context("reading the bound address")?;
                 eprintln!("yuqing serve: metrics and health on http://{ops_local}");
-                let ops_router = yuqing_server::ops_router(state.clone());
-                let mut stop = stop.clone();
-                tokio::spawn(async move {
-                    let shutdown = async move {
-                        let _ = stop.wait_for(|v| *v).await;
-                    };
-                    if let Err(e) = yuqing_server::serve_router(ops, ops_router, shutdown).await {
-                        tracing::error!(error = %e, "ops HTTP server failed");
-                    }
-                });
-                yuqing_server::api_router(state)
+                Some(ops)
             }
-            None => yuqing_server::router(state),
+            None => None,
         };
-        let mut stop = stop;
-        let shutdown = async move {
-            let _ = stop.wait_for(|v| *v).await;
-        };
-        yuqing_server::serve_router(listener, router, shutdown)
+        yuqing_server::serve_until(listener, ops, state, stop)
             .await
             .context("serving HTTP")
     })?;

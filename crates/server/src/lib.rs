@@ -474,6 +474,32 @@ pub async fn serve(
     serve_router(listener, router(state), shutdown).await
 }
 
+/// Serves `state` on `listener` until `stop` turns true. With `ops`, the
+/// operations routes are served on that listener of their own and the
+/// main one carries the API and the page alone ([`api_router`],
+/// [`ops_router`]); a failure of the operations listener is logged and the
+/// API keeps serving.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    ops: Option<tokio::net::TcpListener>,
+    state: AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+        let _ = stop.wait_for(|v| *v).await;
+    }
+    let Some(ops) = ops else {
+        return serve_router(listener, router(state), stopped(stop)).await;
+    };
+    let ops_server = serve_router(ops, ops_router(state.clone()), stopped(stop.clone()));
+    let api_server = serve_router(listener, api_router(state), stopped(stop));
+    let (ops, api) = tokio::join!(ops_server, api_server);
+    if let Err(e) = ops {
+        tracing::error!(error = %e, "ops HTTP server failed");
+    }
+    api
+}
+
 /// Serves `router` (see [`api_router`], [`ops_router`]) on `listener`
 /// until `shutdown` completes.
 pub async fn serve_router(

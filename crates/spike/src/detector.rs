@@ -66,22 +66,14 @@ impl Tally {
             self.sample.truncate(SAMPLES);
         }
         for t in terms {
-            if let Some(n) = self.terms.get_mut(t) {
-                *n += 1;
-            } else if self.terms.len() < TERMS {
-                self.terms.insert(t.clone(), 1);
-            }
+            bump(&mut self.terms, t, 1, TERMS);
         }
         if self.first.as_ref().is_none_or(|(ts, _)| r.ts_ms < *ts) {
             self.first = Some((r.ts_ms, r.id.to_string()));
         }
         self.max_level = self.max_level.max(r.level);
         for region in r.regions {
-            if let Some(n) = self.regions.get_mut(region) {
-                *n += 1;
-            } else if self.regions.len() < REGIONS {
-                self.regions.insert(region.clone(), 1);
-            }
+            bump(&mut self.regions, region, 1, REGIONS);
         }
     }
 
@@ -111,11 +103,7 @@ impl Tally {
             .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         self.sample.truncate(SAMPLES);
         for (t, n) in &other.terms {
-            if let Some(m) = self.terms.get_mut(t) {
-                *m += n;
-            } else if self.terms.len() < TERMS {
-                self.terms.insert(t.clone(), *n);
-            }
+            bump(&mut self.terms, t, *n, TERMS);
         }
         if let Some((ts, id)) = &other.first
             && self.first.as_ref().is_none_or(|(t, _)| ts < t)
@@ -124,12 +112,18 @@ impl Tally {
         }
         self.max_level = self.max_level.max(other.max_level);
         for (r, n) in &other.regions {
-            if let Some(m) = self.regions.get_mut(r) {
-                *m += n;
-            } else if self.regions.len() < REGIONS {
-                self.regions.insert(r.clone(), *n);
-            }
+            bump(&mut self.regions, r, *n, REGIONS);
         }
+    }
+}
+
+/// Adds `n` to `key`'s count; a new key only while the map holds fewer
+/// than `cap`.
+fn bump(counts: &mut HashMap<String, u32>, key: &str, n: u32, cap: usize) {
+    if let Some(m) = counts.get_mut(key) {
+        *m += n;
+    } else if counts.len() < cap {
+        counts.insert(key.to_string(), n);
     }
 }
 
@@ -941,20 +935,14 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The regions an alert's reports name, most reports first.
-fn listed_regions(t: &Tally) -> Vec<String> {
-    let mut regions: Vec<(&String, &u32)> = t.regions.iter().collect();
-    regions.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
-    regions
-        .into_iter()
-        .take(LISTED_REGIONS)
-        .map(|(r, _)| r.clone())
-        .collect()
+/// The `n` most counted keys, most first (ties by name).
+fn most_counted(counts: &HashMap<String, u32>, n: usize) -> Vec<String> {
+    let mut ranked: Vec<(&String, &u32)> = counts.iter().collect();
+    ranked.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+    ranked.into_iter().take(n).map(|(k, _)| k.clone()).collect()
 }
 
 fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &str) -> Alert {
-    let mut terms: Vec<(&String, &u32)> = a.tally.terms.iter().collect();
-    terms.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
     let (first_ts, first_id) = a
         .tally
         .first
@@ -973,9 +961,9 @@ fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &st
         baseline: (a.baseline * 1000.0).round() / 1000.0,
         z: (a.z_max * 100.0).round() / 100.0,
         level: alert_level(&a.tally),
-        top_terms: terms.into_iter().take(5).map(|(t, _)| t.clone()).collect(),
+        top_terms: most_counted(&a.tally.terms, 5),
         sample_post_ids: a.tally.sample.iter().map(|(_, id)| id.clone()).collect(),
-        regions: listed_regions(&a.tally),
+        regions: most_counted(&a.tally.regions, LISTED_REGIONS),
         first_post_id: first_id,
         first_seen: rfc3339(first_ts),
         emitted_at: now.to_string(),

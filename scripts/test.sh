@@ -33,5 +33,8 @@ export YUQING_TANSU
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 promtool check rules deploy/prometheus/rules.yml
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# Unit, integration and documentation tests in one build, then the
+# benchmarks in test mode. (A separate `--doc` run would resolve features
+# without the dev-dependencies and compile tantivy and its dependents again.)
+cargo test --workspace
+cargo test --workspace --benches

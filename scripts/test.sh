@@ -37,4 +37,4 @@ promtool check rules deploy/prometheus/rules.yml
 # benchmarks in test mode. (A separate `--doc` run would resolve features
 # without the dev-dependencies and compile tantivy and its dependents again.)
 cargo test --workspace
-cargo test --workspace --benches
+cargo test --workspace --bench '*'

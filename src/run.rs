@@ -45,22 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pipeline.index(),
         config.dictionaries.clone(),
     );
-    // SIGHUP: reload the dictionaries (a bad set is rejected and logged).
-    #[cfg(unix)]
-    {
-        let reloader = reloader.clone();
-        runtime.spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                let r = reloader.clone();
-                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-            }
-        });
-    }
+    // SIGHUP: reload the dictionaries.
+    runtime.spawn(reloader.clone().reload_on_sighup());
 
     // Signals: the first one stops the pipeline (drain, commit), and the
     // HTTP server after it.

@@ -125,18 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "yuqing serve: listening on http://{local} ({} posts)",
             state.index.num_docs()
         );
-        #[cfg(unix)]
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                let r = reloader.clone();
-                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-            }
-        });
+        tokio::spawn(reloader.reload_on_sighup());
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;

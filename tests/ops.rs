@@ -336,5 +336,11 @@ fn tokens_guard_the_api_and_a_bad_reload_keeps_the_old_dictionaries() {
         metrics.contains("yuqing_http_requests_total{route=\"/api/v1/search\",status=\"401\"}"),
         "{metrics}"
     );
+    // SIGHUP reloads too.
+    run.hangup();
+    wait_for(Duration::from_secs(30), "a reload on SIGHUP", || {
+        let (_, _, metrics) = request("GET", &format!("{api}/metrics"), None);
+        metrics.contains("yuqing_dictionary_reloads_total 2")
+    });
     assert!(run.terminate().success());
 }

@@ -224,6 +224,14 @@ impl Run {
         child.wait().expect("yuqing run exits")
     }
 
+    /// SIGHUP: reload the dictionaries.
+    pub fn hangup(&self) {
+        let child = self.child.as_ref().expect("running");
+        let _ = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status();
+    }
+
     /// SIGKILL: no chance to commit.
     pub fn kill9(mut self) {
         let mut child = self.child.take().expect("running");

@@ -85,4 +85,21 @@ impl Reloader {
             generation,
         })
     }
+
+    /// Reloads on every SIGHUP until the runtime shuts down (a bad set is
+    /// rejected and logged, as for [`Reloader::reload`]). Spawn it on the
+    /// process's runtime; elsewhere than Unix it returns at once.
+    pub async fn reload_on_sighup(self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let r = self.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
+        }
+    }
 }

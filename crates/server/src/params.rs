@@ -107,20 +107,25 @@ fn timestamp(pairs: &[(String, String)], key: &str) -> Result<Option<Timestamp>,
     parsed.map(Some).map_err(|e| err(key, e.to_string()))
 }
 
+/// The `category` parameter, checked against the dictionaries' ids.
+fn category(pairs: &[(String, String)], lexicon: &Lexicon) -> Result<Option<String>, ParamError> {
+    match get(pairs, "category") {
+        None => Ok(None),
+        Some(c) if lexicon.category_index(c).is_some() => Ok(Some(c.to_string())),
+        Some(c) => {
+            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
+            Err(err(
+                "category",
+                format!("unknown category `{c}` (known: {})", known.join(", ")),
+            ))
+        }
+    }
+}
+
 /// The filters, with category ids and region names checked against the
 /// dictionaries (region aliases resolve: `滁州` → `滁州市`).
 pub fn filters(pairs: &[(String, String)], lexicon: &Lexicon) -> Result<Filters, ParamError> {
-    let category = match get(pairs, "category") {
-        None => None,
-        Some(c) if lexicon.category_index(c).is_some() => Some(c.to_string()),
-        Some(c) => {
-            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
-            return Err(err(
-                "category",
-                format!("unknown category `{c}` (known: {})", known.join(", ")),
-            ));
-        }
-    };
+    let category = category(pairs, lexicon)?;
     let region = match get(pairs, "region") {
         None => None,
         Some(r) => match lexicon.region_by_name(r) {
@@ -247,17 +252,7 @@ pub fn alerts(raw: Option<&str>, lexicon: &Lexicon) -> Result<AlertQuery, ParamE
     let state = get(&pairs, "state")
         .map(|v| v.parse::<AlertState>().map_err(|e| err("state", e)))
         .transpose()?;
-    let category = match get(&pairs, "category") {
-        None => None,
-        Some(c) if lexicon.category_index(c).is_some() => Some(c.to_string()),
-        Some(c) => {
-            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
-            return Err(err(
-                "category",
-                format!("unknown category `{c}` (known: {})", known.join(", ")),
-            ));
-        }
-    };
+    let category = category(&pairs, lexicon)?;
     let limit = number::<usize>(&pairs, "limit", "a whole number")?.unwrap_or(100);
     if limit == 0 || limit > MAX_ALERTS {
         return Err(err("limit", format!("must be from 1 to {MAX_ALERTS}")));

@@ -125,18 +125,8 @@ fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
         _ => None,
     };
     let post = Post {
-        id,
-        text,
-        ts,
-        platform: None,
         author,
-        region: None,
-        url: None,
-        lang: None,
-        reposts: None,
-        comments: None,
-        likes: None,
-        views: None,
+        ..Post::new(id, text, ts)
     };
     post.validate().map_err(|e| e.to_string())?;
     Ok(post)

@@ -10,20 +10,7 @@ use yuqing_text::Analyzer;
 
 fn scored(id: &str, text: &str, ts: Timestamp) -> ScoredPost {
     ScoredPost {
-        post: Post {
-            id: id.into(),
-            text: text.into(),
-            ts,
-            platform: None,
-            author: None,
-            region: None,
-            url: None,
-            lang: None,
-            reposts: None,
-            comments: None,
-            likes: None,
-            views: None,
-        },
+        post: Post::new(id, text, ts),
         categories: vec![],
         regions: vec![],
         severity: None,

@@ -151,6 +151,33 @@ impl PostError {
 }
 
 impl Post {
+    /// A post with only the required fields; the optional ones are absent.
+    /// Not validated (see [`Post::validate`]).
+    ///
+    /// ```
+    /// use yuqing_model::{Post, Timestamp};
+    /// let ts = Timestamp::from_epoch(1719793800).unwrap();
+    /// let p = Post { author: Some("u1".into()), ..Post::new("a", "滁州爆炸", ts) };
+    /// assert!(p.validate().is_ok());
+    /// assert_eq!(p.platform, None);
+    /// ```
+    pub fn new(id: impl Into<String>, text: impl Into<String>, ts: Timestamp) -> Post {
+        Post {
+            id: id.into(),
+            text: text.into(),
+            ts,
+            platform: None,
+            author: None,
+            region: None,
+            url: None,
+            lang: None,
+            reposts: None,
+            comments: None,
+            likes: None,
+            views: None,
+        }
+    }
+
     /// Parses and validates one JSON object.
     ///
     /// ```

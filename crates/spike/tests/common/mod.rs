@@ -80,18 +80,8 @@ pub fn post(
 ) -> ScoredPost {
     ScoredPost {
         post: Post {
-            id,
-            text,
-            ts: Timestamp::from_millis(ts).expect("valid time"),
-            platform: None,
             author: Some(author),
-            region: None,
-            url: None,
-            lang: None,
-            reposts: None,
-            comments: None,
-            likes: None,
-            views: None,
+            ..Post::new(id, text, Timestamp::from_millis(ts).expect("valid time"))
         },
         categories: vec![CategoryHit {
             id: category.to_string(),

@@ -373,11 +373,8 @@ pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i3
         .collect()
 }
 
-/// A consumed message: payload and headers.
-pub type Consumed = (Vec<u8>, Vec<(String, String)>);
-
-/// Every message of a topic: payload and headers.
-pub fn read_all(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Vec<Consumed> {
+/// A consumer assigned every partition of `topic`, from its first message.
+fn from_the_beginning(brokers: &str, topic: &str, partitions: i32) -> BaseConsumer {
     let c = consumer(brokers, None);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
@@ -385,6 +382,15 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32, expect: usize) -> V
             .expect("partition");
     }
     c.assign(&tpl).expect("assign");
+    c
+}
+
+/// A consumed message: payload and headers.
+pub type Consumed = (Vec<u8>, Vec<(String, String)>);
+
+/// Every message of a topic: payload and headers.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Vec<Consumed> {
+    let c = from_the_beginning(brokers, topic, partitions);
     let mut out = Vec::new();
     let start = Instant::now();
     while out.len() < expect && start.elapsed() < Duration::from_secs(30) {
@@ -416,13 +422,7 @@ pub fn read_keyed(
     partitions: i32,
     until: impl Fn(&[(Option<String>, Vec<u8>)]) -> bool,
 ) -> Vec<(Option<String>, Vec<u8>)> {
-    let c = consumer(brokers, None);
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .expect("partition");
-    }
-    c.assign(&tpl).expect("assign");
+    let c = from_the_beginning(brokers, topic, partitions);
     let mut out = Vec::new();
     let start = Instant::now();
     while !until(&out) && start.elapsed() < Duration::from_secs(60) {

@@ -333,7 +333,8 @@ fn eval_reports_precision_recall_and_false_flags() {
     let file = write(dir.path(), "labels.jsonl", input.as_bytes());
     let o = run(&["eval", "--labels", file.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &all["files"][0];
     assert_eq!(r["posts"], 8);
     assert_eq!(r["incidents"], 4);
     assert_eq!(r["invalid_lines"], 1);
@@ -352,6 +353,7 @@ fn eval_reports_precision_recall_and_false_flags() {
         (Some(1), Some(1))
     );
     assert_eq!(traffic["precision"], 0.5);
+    assert_eq!(traffic["false_flag_rate"], 0.25);
     assert!(
         stderr(&o).contains("line 9: unknown category `weather` in `expected`"),
         "{}",
@@ -374,6 +376,160 @@ fn eval_reports_precision_recall_and_false_flags() {
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("incident recall  0.750  (3/4"), "{table}");
     assert!(table.contains("false-flag rate  0.250  (1/4"), "{table}");
+}
+
+#[test]
+fn eval_reports_each_file_by_length_and_holds_out_a_fixed_half() {
+    let dir = tempfile::tempdir().unwrap();
+    // Incidents as a headline, a lead sentence and an article.
+    let article = format!(
+        "{}昨晚十点，市中心一栋居民楼突发火灾，消防部门调派多辆消防车赶到现场扑救。{}",
+        "据本地媒体报道，",
+        "火势在一小时后被控制，起火原因正在调查中。".repeat(8)
+    );
+    let mut labelled = String::new();
+    for (i, text) in [
+        "居民楼突发火灾",
+        "今天上午，城东一家化工厂发生爆炸，现场浓烟滚滚，消防部门已赶到现场处置，周边道路临时封闭。",
+        article.as_str(),
+        "周末和朋友去爬山",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let expected = if i == 3 { "[]" } else { r#"["fire","explosion"]"# };
+        labelled.push_str(&format!(
+            r#"{{"id":"l{i}","text":"{text}","expected":{expected}}}"#
+        ));
+        labelled.push('\n');
+    }
+    let labelled = write(dir.path(), "labelled.jsonl", labelled.as_bytes());
+    // Background without labels: only the share flagged is reported.
+    let mut background = String::new();
+    for i in 0..40 {
+        let text = if i == 0 {
+            "楼下着火了好大的烟"
+        } else {
+            "今天天气不错，出去走走"
+        };
+        background.push_str(&format!(r#"{{"id":"b{i}","text":"{text}"}}"#));
+        background.push('\n');
+    }
+    let background = write(dir.path(), "background.jsonl", background.as_bytes());
+
+    let files = [labelled.to_str().unwrap(), background.to_str().unwrap()];
+    let o = run(&["eval", "--json", "--labels", files[0], files[1]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["half"], "all");
+    let (l, b) = (&r["files"][0], &r["files"][1]);
+    assert_eq!(l["incidents"], 3);
+    assert_eq!(l["non_incidents"], 1);
+    assert_eq!(l["incident_recall"], 1.0);
+    let forms: Vec<(&str, u64)> = l["forms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["form"].as_str().unwrap(),
+                f["incidents"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(forms, [("headline", 1), ("lead", 1), ("article", 1)]);
+    assert_eq!(b["unlabelled"], 40);
+    assert_eq!(b["incidents"], 0);
+    assert_eq!(b["flagged_share"], 0.025);
+    assert_eq!(b["background_flags"][0]["id"], "b0");
+
+    // The two halves split every file, the same way on every run; the
+    // held-out half never lists its examples.
+    let count = |half: &str| {
+        let o = run(&["eval", "--json", "--half", half, "--labels", files[1]]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let f = &r["files"][0];
+        assert_eq!(
+            f["posts"].as_u64().unwrap() + f["other_half"].as_u64().unwrap(),
+            40
+        );
+        if half == "test" {
+            assert_eq!(f["background_flags"].as_array().unwrap().len(), 0);
+        }
+        f["posts"].as_u64().unwrap()
+    };
+    let dev = count("dev");
+    assert!(dev > 0 && dev < 40, "{dev}");
+    assert_eq!(count("dev"), dev);
+    assert_eq!(count("test"), 40 - dev);
+
+    // Tables: one per file, then a summary line for each.
+    let o = run(&["eval", "--labels", files[0], "--labels", files[1]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("flagged share    0.025  (1/40"), "{table}");
+    assert!(table.contains("summary (all half"), "{table}");
+}
+
+/// The project's own report shapes (tests/fixtures: headlines, leads,
+/// short articles and eyewitness posts for every category, news headlines
+/// and leads, and reporters' articles with their headlines and leads, all
+/// written for the project, and hard non-incidents by domain) through
+/// `yuqing eval`: a
+/// change to the rules or the shipped dictionaries that loses many of them,
+/// or flags many figures of speech, fails here. The floors sit a little
+/// under today's figures (docs/PERFORMANCE.md), so that they catch a
+/// regression, not a single changed line.
+#[test]
+fn the_shipped_dictionaries_read_the_projects_own_report_shapes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["shapes", "news", "articles"] {
+        let mut names: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("fixtures folder")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        names.sort();
+        files.extend(names.iter().map(|p| p.to_string_lossy().into_owned()));
+    }
+    let mut args = vec!["eval", "--json", "--show", "0", "--labels"];
+    args.extend(files.iter().map(String::as_str));
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (mut incidents, mut caught, mut quiet, mut flagged) = (0.0, 0.0, 0.0, 0.0);
+    let mut weakest = (1.0f64, String::new());
+    for f in r["files"].as_array().unwrap() {
+        assert_eq!(f["invalid_lines"], 0, "{}", f["file"]);
+        let n = f["incidents"].as_f64().unwrap();
+        if n > 0.0 {
+            let recall = f["incident_recall"].as_f64().unwrap();
+            incidents += n;
+            caught += recall * n;
+            if recall < weakest.0 {
+                weakest = (recall, f["file"].as_str().unwrap().to_string());
+            }
+        }
+        let m = f["non_incidents"].as_f64().unwrap();
+        if m > 0.0 {
+            quiet += m;
+            flagged += f["false_flag_rate"].as_f64().unwrap() * m;
+        }
+    }
+    assert!(incidents >= 700.0 && quiet >= 350.0, "{incidents} {quiet}");
+    let recall = caught / incidents;
+    let false_flags = flagged / quiet;
+    assert!(
+        recall >= 0.88,
+        "recall {recall:.3} over {incidents} reports"
+    );
+    assert!(weakest.0 >= 0.7, "{weakest:?}");
+    assert!(
+        false_flags <= 0.09,
+        "false flags {false_flags:.3} over {quiet}"
+    );
 }
 
 #[test]

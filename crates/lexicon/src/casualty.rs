@@ -158,6 +158,98 @@ pub(crate) fn parse_number(s: &str) -> Option<u32> {
         .filter(|&n| n <= 1_000_000)
 }
 
+/// Characters that count things an incident report counts: people,
+/// vehicles, vessels, buildings, households, places, occurrences.
+fn is_counter(c: char) -> bool {
+    matches!(
+        c,
+        '人' | '名'
+            | '位'
+            | '辆'
+            | '架'
+            | '艘'
+            | '列'
+            | '座'
+            | '栋'
+            | '幢'
+            | '间'
+            | '户'
+            | '家'
+            | '处'
+            | '起'
+            | '吨'
+            | '亩'
+            | '例'
+            | '级'
+    )
+}
+
+/// Whether a count (`3人`, `两辆`, `数十名`, `十余户`, `5.8级`) ends
+/// within `window` characters before `text[..start]` or starts within
+/// `window` characters after `text[end..]`. Only a few characters either
+/// side are read.
+pub(crate) fn count_close(text: &str, start: usize, end: usize, window: u32) -> bool {
+    /// Most characters read either side.
+    const READ: usize = 24;
+    let window = (window as usize).min(READ - 4);
+    // Before: walk back over at most `window` characters to a counter
+    // preceded by a numeral (optionally with 余/多/来 between). Read into a
+    // fixed buffer: no allocation per term.
+    let mut before = ['\0'; READ];
+    let mut n = 0;
+    for c in text[..start].chars().rev().take(window + 3) {
+        before[n] = c;
+        n += 1;
+    }
+    let before = &before[..n];
+    for i in 0..before.len().min(window + 1) {
+        // 30余, 二十多: a numeral with 余 or 多 is a count whatever follows.
+        if matches!(before[i], '余' | '多') && before.get(i + 1).is_some_and(|&c| is_numeral(c)) {
+            return true;
+        }
+        if !is_counter(before[i]) {
+            continue;
+        }
+        let mut j = i + 1;
+        match before.get(j) {
+            // 多人, 多名, 多辆 (and 十多人): "several" is a count too.
+            Some('多') => return true,
+            Some('余' | '来') => j += 1,
+            _ => {}
+        }
+        if before.get(j).is_some_and(|&c| is_numeral(c) || c == '.') {
+            return true;
+        }
+    }
+    // After: a numeral within `window` characters, then a counter.
+    let mut after = ['\0'; READ];
+    let mut n = 0;
+    for c in text[end..].chars().take(READ) {
+        after[n] = c;
+        n += 1;
+    }
+    let after = &after[..n];
+    for i in 0..after.len().min(window + 1) {
+        if !is_numeral(after[i]) && after[i] != '多' {
+            continue;
+        }
+        let mut j = i;
+        while j < after.len() && (is_numeral(after[j]) || after[j] == '.') {
+            j += 1;
+        }
+        if j > i && matches!(after.get(j), Some('余' | '多')) {
+            return true;
+        }
+        if matches!(after.get(j), Some('余' | '多' | '来')) {
+            j += 1;
+        }
+        if after.get(j).is_some_and(|&c| is_counter(c)) {
+            return true;
+        }
+    }
+    false
+}
+
 /// The count that goes with the casualty word at `text[start..end]`, if
 /// one is written next to it.
 pub(crate) fn count_near(text: &str, start: usize, end: usize) -> Option<u32> {
@@ -311,6 +403,26 @@ mod tests {
         assert_eq!(near("目前死亡3人", "死亡"), Some(3));
         assert_eq!(near("遇难人数已上升至21人", "遇难"), Some(21));
         assert_eq!(near("受伤者达40余人", "受伤"), Some(40));
+    }
+
+    #[test]
+    fn counts_close_to_a_word() {
+        let close = |text: &str, word: &str, window| {
+            let s = text.find(word).unwrap();
+            count_close(text, s, s + word.len(), window)
+        };
+        assert!(close("老旧小区深夜大火 三人遇难", "大火", 4));
+        assert!(close("两辆货车侧翻", "侧翻", 4));
+        assert!(close("数十名宾客中毒", "中毒", 4));
+        assert!(close("十余户村民饮水困难", "饮水困难", 4));
+        assert!(close("发生5.8级地震", "地震", 4));
+        assert!(close("多人吃凉皮后中毒", "中毒", 6));
+        assert!(close("凌晨火警 30余住客疏散", "火警", 4));
+        assert!(close("大火致3人受伤", "大火", 4));
+        assert!(!close("这部剧大火了", "大火", 4));
+        assert!(!close("2019年大火", "大火", 4));
+        assert!(!close("三人行必有我师，大火", "大火", 4));
+        assert!(!close("大火", "大火", 4));
     }
 
     #[test]

@@ -19,6 +19,8 @@ const MAX_WORD_CHARS: usize = 32;
 const DEFAULT_WINDOW: u32 = 20;
 const DEFAULT_NEGATION_WINDOW: u32 = 2;
 const DEFAULT_SUPPORT_CAP: f32 = 1.0;
+const DEFAULT_HEAD_WINDOW: u32 = 4;
+const DEFAULT_TOPIC_WINDOW: u32 = 80;
 
 pub(crate) fn compile(
     sources: &[DictSource],
@@ -214,6 +216,12 @@ impl Builder {
                     let p = self.intern(&w);
                     self.roles.push((p, Role::Casualty(kind)));
                 }
+            }
+        }
+        for w in &sev.harm {
+            if let Some(w) = self.word(file, w, "harm word") {
+                let p = self.intern(&w);
+                self.roles.push((p, Role::Harm));
             }
         }
         for cue in &sev.cue {
@@ -417,8 +425,29 @@ impl Builder {
             100.0,
             DEFAULT_SUPPORT_CAP,
         );
+        let harm = self.fraction(file, h.harm.as_ref(), "harm", 0.0, 100.0, 0.0);
+        let harm_window = self.bounded(file, h.harm_window.as_ref(), "harm_window", 1, 500, window);
+        let head_window = self.bounded(
+            file,
+            h.head_window.as_ref(),
+            "head_window",
+            0,
+            50,
+            DEFAULT_HEAD_WINDOW,
+        );
+        let head_with = self.context_list(file, &h.head_with);
+        let head_sets = self.push_sets(&head_with);
         let cat_unless = self.context_list(file, &h.unless_any);
         let cat_before = self.context_list(file, &h.unless_before);
+        let cat_topic = self.context_list(file, &h.unless_topic);
+        let topic_window = self.bounded(
+            file,
+            h.topic_window.as_ref(),
+            "topic_window",
+            1,
+            500,
+            DEFAULT_TOPIC_WINDOW,
+        );
         // With a bad header the groups are still checked, so that one run
         // reports every problem; the category itself is not kept.
         let cat_index = self.categories.len() as u16;
@@ -449,6 +478,28 @@ impl Builder {
                     }
                 },
             };
+            let head = match &g.head {
+                None => 0.0,
+                Some(v) => {
+                    let head = *v.get_ref();
+                    if !(head.is_finite() && head > weight && head <= 100.0) {
+                        self.errors.push(file.error(
+                            Some(v.span()),
+                            None,
+                            format!(
+                                "head must be above the group's weight ({weight}) and at most 100, got {head}"
+                            ),
+                        ));
+                    } else if g.support {
+                        self.errors.push(file.error(
+                            Some(v.span()),
+                            None,
+                            "head is for main terms: a support group cannot have one".into(),
+                        ));
+                    }
+                    head
+                }
+            };
             let group_window = self.bounded(file, g.window.as_ref(), "window", 1, 500, window);
             let requires = self.context_list(file, &g.requires_any);
             let mut unless = self.context_list(file, &g.unless_any);
@@ -467,18 +518,30 @@ impl Builder {
                         .collect::<Vec<_>>(),
                 );
             }
-            let rule = if requires.is_empty() && unless.is_empty() && before.is_empty() {
+            let topic: Vec<u32> = if g.inherit {
+                cat_topic.clone()
+            } else {
+                Vec::new()
+            };
+            let rule = if requires.is_empty()
+                && unless.is_empty()
+                && before.is_empty()
+                && topic.is_empty()
+            {
                 NO_RULE
             } else {
                 let requires = self.push_sets(&requires);
                 let unless = self.push_sets(&unless);
                 let before = self.push_sets(&before);
+                let topic = self.push_sets(&topic);
                 self.rules.push(Rule {
                     window: group_window,
                     negation_window,
+                    topic_window,
                     requires,
                     unless,
                     before,
+                    topic,
                 });
                 (self.rules.len() - 1) as u32
             };
@@ -529,6 +592,7 @@ impl Builder {
                         rule,
                         severity,
                         pattern,
+                        head,
                     });
                     self.roles.push((pattern, Role::Term(tid)));
                     n_terms += 1;
@@ -546,6 +610,13 @@ impl Builder {
             partial,
             support_cap,
             terms: n_terms,
+            window,
+            harm,
+            harm_window,
+            head_window,
+            quotes_figurative: h.quotes_figurative,
+            unless_stock_code: h.unless_stock_code,
+            head_sets,
         });
     }
 

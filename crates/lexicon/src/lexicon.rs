@@ -25,6 +25,21 @@ pub struct Category {
     pub support_cap: f32,
     /// Number of terms.
     pub terms: usize,
+    /// Context window, characters either side of a term (for harm, and
+    /// the default of the groups' rules).
+    pub window: u32,
+    /// Weight that harm near a counted term adds (0: none).
+    pub harm: f32,
+    /// How far from a counted term harm is looked for, in characters.
+    pub harm_window: u32,
+    /// How close head evidence must be to a head term, in characters.
+    pub head_window: u32,
+    /// Whether a term in scare quotes is a figure (does not count).
+    pub quotes_figurative: bool,
+    /// Whether a term near a securities code (`(600519)`) does not count.
+    pub unless_stock_code: bool,
+    /// Context sets of `head_with`: a range of `Lexicon::rule_sets`.
+    pub(crate) head_sets: (u32, u32),
 }
 
 /// One region of the gazetteer.
@@ -60,6 +75,8 @@ pub(crate) enum Role {
     Context(u32),
     Region(u32),
     Casualty(Casualty),
+    /// A harm word (`[severity] harm`).
+    Harm,
     Cue(u32),
 }
 
@@ -82,6 +99,8 @@ pub(crate) struct Term {
     pub(crate) rule: u32,
     pub(crate) severity: Option<Level>,
     pub(crate) pattern: u32,
+    /// Weight with head evidence close by (0: not a head term).
+    pub(crate) head: f32,
 }
 
 /// Context rule of a group; the ranges index `Lexicon::rule_sets`.
@@ -89,9 +108,11 @@ pub(crate) struct Term {
 pub(crate) struct Rule {
     pub(crate) window: u32,
     pub(crate) negation_window: u32,
+    pub(crate) topic_window: u32,
     pub(crate) requires: (u32, u32),
     pub(crate) unless: (u32, u32),
     pub(crate) before: (u32, u32),
+    pub(crate) topic: (u32, u32),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -4,16 +4,17 @@
 //! # From files to a [`Lexicon`]
 //!
 //! Dictionary files ([`source`] describes the formats) compile once into a
-//! [`Lexicon`]: one character-wise Aho-Corasick automaton (daachorse) over
-//! every pattern — terms, context words, region names, casualty words,
-//! severity cues — plus flat arrays saying what each pattern is for. A
-//! `Lexicon` is immutable: share it behind an `Arc`, and swap the `Arc` to
-//! reload.
+//! [`Lexicon`]: two character-wise Aho-Corasick automata (daachorse) — the
+//! primary one over category terms and region names, scanned on every
+//! post, and the secondary one over support terms, context words, casualty
+//! and harm words and severity cues, scanned only where a term matched —
+//! plus flat arrays saying what each pattern is for. A `Lexicon` is
+//! immutable: share it behind an `Arc`, and swap the `Arc` to reload.
 //!
 //! # Scoring
 //!
-//! [`Lexicon::score_into`] scans a post's normalised text once and writes
-//! the outcome into a reusable [`Scratch`]: fixed-size per-category score
+//! [`Lexicon::score_into`] scans a post's normalised text and writes the
+//! outcome into a reusable [`Scratch`]: fixed-size per-category score
 //! arrays, no allocation per match. The rules, in order:
 //!
 //! 1. **Boundaries.** A term counts fully only when it starts and ends on
@@ -21,13 +22,21 @@
 //!    a word of two or more characters (`发生爆炸` = `发生` + `爆炸`). So
 //!    `爆炸` counts in `化工厂发生爆炸` but not in `爆炸性新闻` (`爆炸性` is one
 //!    token and `性` is no word of its own).
-//! 2. **Context.** `requires_any` words must occur within the window (in
+//! 2. **Titles and quotes.** A term inside the title of a work
+//!    (`《唐山大地震》`) does not count, nor — in categories with
+//!    `quotes_figurative` — one in scare quotes of its own (`引发“地震”`).
+//! 3. **Context.** `requires_any` words must occur within the window (in
 //!    characters, either side); `unless_any` words must not; `unless_before`
 //!    words (negations) must not end just before the term.
-//! 3. **Score.** Each distinct term adds its weight once. `support` terms
-//!    add (up to a cap) only when a non-support term counted too.
-//! 4. **Flag.** A category is flagged when its score reaches its threshold.
-//! 5. **Severity.** For flagged posts, casualty counts next to casualty
+//! 4. **Headline shape.** A `head` term weighs its head weight when a
+//!    region, a count (`3人`, `两辆`) or a `head_with` word is within a few
+//!    characters (`仓库大火`).
+//! 5. **Score.** Each distinct term adds its weight once. `support` terms
+//!    add (up to a cap) only when a non-support term counted too; `harm`
+//!    (casualties with a count, or harm words, near a counted term) adds
+//!    the category's harm weight once.
+//! 6. **Flag.** A category is flagged when its score reaches its threshold.
+//! 7. **Severity.** For flagged posts, casualty counts next to casualty
 //!    words (`造成3人死亡`, `死亡人数升至21人`, `13死199伤`) are graded into
 //!    `blue|yellow|orange|red`, raised by cues (`红色预警`, `疏散`).
 //!

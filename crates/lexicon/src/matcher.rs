@@ -5,8 +5,8 @@ use daachorse::CharwiseDoubleArrayAhoCorasick;
 use yuqing_model::{CategoryHit, Level, Post, ScoredPost, Severity};
 use yuqing_text::Analyzed;
 
-use crate::casualty::count_near;
-use crate::lexicon::{Casualty, Lexicon, NO_RULE, Role, Rule};
+use crate::casualty::{count_close, count_near};
+use crate::lexicon::{Casualty, Category, Lexicon, NO_RULE, Role, Rule};
 
 /// A match of some pattern role: `id` is a term, set, region or cue index.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +15,21 @@ struct Hit {
     start: u32,
     end: u32,
 }
+
+/// A term occurrence that counted.
+#[derive(Debug, Clone, Copy)]
+struct Covered {
+    category: u16,
+    support: bool,
+    start: u32,
+    end: u32,
+}
+
+/// Negations that void a harm mention when they come shortly before it
+/// (`未造成人员伤亡`, `无人受伤`, `没有人员被困`), as whole tokens.
+const HARM_NEGATIONS: [&str; 6] = ["未", "无", "没", "没有", "并未", "尚未"];
+/// How far before a harm mention a negation is looked for, in characters.
+const HARM_NEGATION_WINDOW: usize = 5;
 
 /// One flagged category.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,15 +61,20 @@ pub struct SeverityOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
     generation: u32,
-    /// Per term: generation in which it last counted, and with what factor.
+    /// Per term: generation in which it last counted, and what it added
+    /// (boundary factor × weight, or × head weight with head evidence).
     term_seen: Vec<u32>,
-    term_factor: Vec<f32>,
+    term_value: Vec<f32>,
     /// Raw automaton matches (pattern id, start, end).
     matches: Vec<Hit>,
     term_hits: Vec<Hit>,
     context_hits: Vec<Hit>,
     region_hits: Vec<Hit>,
     casualty_hits: Vec<(Casualty, u32, u32)>,
+    harm_hits: Vec<Hit>,
+    /// Harm mentions that stand (whole, not negated; casualty words with a
+    /// count), computed once per post when a category needs them.
+    harm: Vec<(u32, u32)>,
     cue_hits: Vec<Hit>,
     main: Vec<f32>,
     support: Vec<f32>,
@@ -62,14 +82,17 @@ pub struct Scratch {
     /// others hold stale values and read as 0).
     touched: Vec<u16>,
     category_seen: Vec<u32>,
-    /// Spans of counted term occurrences, per category: (category, start, end).
-    covered: Vec<(u16, u32, u32)>,
+    /// Counted term occurrences.
+    covered: Vec<Covered>,
     /// Terms that counted, in order of first appearance.
     counted: Vec<u32>,
     flagged: Vec<Flag>,
     regions: Vec<u32>,
     cues: Vec<u32>,
     severity: Option<SeverityOutcome>,
+    /// Whether the post has title marks and quotation marks at all (most
+    /// have neither; then no term needs the look around).
+    marks: Option<(bool, bool)>,
 }
 
 impl Scratch {
@@ -86,7 +109,7 @@ impl Scratch {
         let (t, c) = (lexicon.terms.len(), lexicon.categories.len());
         if self.term_seen.len() != t || self.main.len() != c {
             self.term_seen = vec![0; t];
-            self.term_factor = vec![0.0; t];
+            self.term_value = vec![0.0; t];
             self.main = vec![0.0; c];
             self.support = vec![0.0; c];
             self.category_seen = vec![0; c];
@@ -107,6 +130,8 @@ impl Scratch {
         self.context_hits.clear();
         self.region_hits.clear();
         self.casualty_hits.clear();
+        self.harm_hits.clear();
+        self.harm.clear();
         self.cue_hits.clear();
         self.touched.clear();
         self.covered.clear();
@@ -115,6 +140,7 @@ impl Scratch {
         self.regions.clear();
         self.cues.clear();
         self.severity = None;
+        self.marks = None;
     }
 
     /// The flagged categories of the last post, highest score first.
@@ -221,6 +247,7 @@ impl Lexicon {
                         }
                         Role::Context(id) => scratch.context_hits.push(Hit { id, start, end }),
                         Role::Casualty(kind) => scratch.casualty_hits.push((kind, start, end)),
+                        Role::Harm => scratch.harm_hits.push(Hit { id: 0, start, end }),
                         Role::Cue(id) => scratch.cue_hits.push(Hit { id, start, end }),
                         _ => {}
                     }
@@ -258,6 +285,8 @@ impl Lexicon {
             }
         }
 
+        self.add_harm(analyzed, scratch);
+
         for &c in &scratch.touched {
             let category = &self.categories[c as usize];
             let main = scratch.main[c as usize];
@@ -278,7 +307,7 @@ impl Lexicon {
 
         for i in 0..scratch.region_hits.len() {
             let h = scratch.region_hits[i];
-            if !self.whole(analyzed, h.start, h.end) {
+            if !self.region_whole(analyzed, h.start, h.end) {
                 continue;
             }
             if let Some(parent) = self.regions[h.id as usize].parent
@@ -301,9 +330,25 @@ impl Lexicon {
     fn count_term(&self, analyzed: &Analyzed, scratch: &mut Scratch, h: Hit) {
         let term = &self.terms[h.id as usize];
         let c = term.category as usize;
-        if scratch.covered.iter().any(|&(cc, s, e)| {
-            cc as usize == c && s <= h.start && h.end <= e && e - s > h.end - h.start
+        if scratch.covered.iter().any(|k| {
+            k.category as usize == c
+                && k.start <= h.start
+                && h.end <= k.end
+                && k.end - k.start > h.end - h.start
         }) {
+            return;
+        }
+        // A title (《唐山大地震》, 《鼠疫》) names a work, not an incident;
+        // a word in quotes of its own (变“车祸现场”, 引发“地震”) is a figure.
+        let text = analyzed.normalized();
+        let (titles, quotes) = *scratch
+            .marks
+            .get_or_insert_with(|| (has_title_mark(text), has_quote(text)));
+        let category = &self.categories[c];
+        if (titles && in_title(text, h))
+            || (quotes && category.quotes_figurative && in_scare_quotes(text, h))
+            || (category.unless_stock_code && stock_code_near(text, h, category.window))
+        {
             return;
         }
         let factor = if self.whole(analyzed, h.start, h.end) {
@@ -325,20 +370,35 @@ impl Lexicon {
             return;
         }
         // This occurrence stands: whatever it adds, it covers its span.
-        scratch.covered.push((c as u16, h.start, h.end));
+        scratch.covered.push(Covered {
+            category: c as u16,
+            support: term.support,
+            start: h.start,
+            end: h.end,
+        });
+        // A head term in the shape of a headline (a place, a count or a
+        // head word close by) weighs its head weight.
+        let weight = if term.head > term.weight
+            && self.head_evidence(analyzed, scratch, &self.categories[c], h)
+        {
+            term.head
+        } else {
+            term.weight
+        };
+        let value = factor * weight;
         let t = h.id as usize;
         let generation = scratch.generation;
         let gained = if scratch.term_seen[t] == generation {
-            if factor <= scratch.term_factor[t] {
+            if value <= scratch.term_value[t] {
                 return;
             }
-            factor - scratch.term_factor[t]
+            value - scratch.term_value[t]
         } else {
             scratch.term_seen[t] = generation;
             scratch.counted.push(h.id);
-            factor
+            value
         };
-        scratch.term_factor[t] = factor;
+        scratch.term_value[t] = value;
         if scratch.category_seen[c] != generation {
             scratch.category_seen[c] = generation;
             scratch.main[c] = 0.0;
@@ -346,10 +406,158 @@ impl Lexicon {
             scratch.touched.push(c as u16);
         }
         if term.support {
-            scratch.support[c] += gained * term.weight;
+            scratch.support[c] += gained;
         } else {
-            scratch.main[c] += gained * term.weight;
+            scratch.main[c] += gained;
         }
+    }
+
+    /// Whether term hit `h` is in the shape of a headline: within the
+    /// category's `head_window`, a region name, a count (`3人`, `两辆`) or a
+    /// word of its `head_with`.
+    fn head_evidence(
+        &self,
+        analyzed: &Analyzed,
+        scratch: &Scratch,
+        category: &Category,
+        h: Hit,
+    ) -> bool {
+        let text = analyzed.normalized();
+        let window = category.head_window;
+        let (a, b) = category.head_sets;
+        let sets = &self.rule_sets[a as usize..b as usize];
+        // Evidence is something beside the term, not a part of it (空气 in
+        // 空气质量).
+        let apart = |c: &Hit| !(c.start >= h.start && c.end <= h.end);
+        if !sets.is_empty()
+            && scratch
+                .context_hits
+                .iter()
+                .any(|c| sets.contains(&c.id) && apart(c) && within(text, h, *c, window))
+        {
+            return true;
+        }
+        if scratch.region_hits.iter().any(|r| {
+            apart(r) && within(text, h, *r, window) && self.region_whole(analyzed, r.start, r.end)
+        }) {
+            return true;
+        }
+        count_close(text, h.start as usize, h.end as usize, window)
+    }
+
+    /// Adds each category's `harm` weight where a harm mention is within
+    /// the window of one of its counted main terms.
+    fn add_harm(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
+        let wanted = scratch
+            .touched
+            .iter()
+            .any(|&c| self.categories[c as usize].harm > 0.0 && scratch.main[c as usize] > 0.0);
+        if !wanted || (scratch.harm_hits.is_empty() && scratch.casualty_hits.is_empty()) {
+            return;
+        }
+        let text = analyzed.normalized();
+        for i in 0..scratch.harm_hits.len() {
+            let Hit { start, end, .. } = scratch.harm_hits[i];
+            if self.whole(analyzed, start, end) && !self.harm_negated(analyzed, start) {
+                scratch.harm.push((start, end));
+            }
+        }
+        for i in 0..scratch.casualty_hits.len() {
+            let (_, start, end) = scratch.casualty_hits[i];
+            if self.whole(analyzed, start, end)
+                && count_near(text, start as usize, end as usize).is_some_and(|n| n > 0)
+            {
+                scratch.harm.push((start, end));
+            }
+        }
+        if scratch.harm.is_empty() {
+            return;
+        }
+        for i in 0..scratch.touched.len() {
+            let c = scratch.touched[i] as usize;
+            let category = &self.categories[c];
+            if category.harm <= 0.0 || scratch.main[c] <= 0.0 {
+                continue;
+            }
+            let near = scratch.covered.iter().any(|k| {
+                k.category as usize == c
+                    && !k.support
+                    && scratch.harm.iter().any(|&(start, end)| {
+                        let m = Hit { id: 0, start, end };
+                        let t = Hit {
+                            id: 0,
+                            start: k.start,
+                            end: k.end,
+                        };
+                        // Harm inside the term is the term itself (中毒).
+                        !(start >= k.start && end <= k.end)
+                            && within(text, t, m, category.harm_window)
+                    })
+            });
+            if near {
+                scratch.main[c] += category.harm;
+            }
+        }
+    }
+
+    /// Whether a negation (`未造成人员伤亡`) comes shortly before a harm
+    /// mention starting at `start`.
+    fn harm_negated(&self, analyzed: &Analyzed, start: u32) -> bool {
+        let text = analyzed.normalized();
+        let before = &text[..start as usize];
+        let from = before
+            .char_indices()
+            .rev()
+            .nth(HARM_NEGATION_WINDOW - 1)
+            .map_or(0, |(i, _)| i);
+        let span = &before[from..];
+        HARM_NEGATIONS.iter().any(|neg| {
+            span.match_indices(neg).any(|(i, _)| {
+                let s = (from + i) as u32;
+                self.whole(analyzed, s, s + neg.len() as u32)
+            })
+        })
+    }
+
+    /// Whether a region name at `text[start..end]` stands as a name: whole
+    /// (see [`Lexicon::whole`]), or followed inside its token by an
+    /// administrative suffix or a determiner (`衡阳县`, `广州某仓库`,
+    /// `滁州一工厂`), where the token is not a word of its own.
+    fn region_whole(&self, analyzed: &Analyzed, start: u32, end: u32) -> bool {
+        if self.whole(analyzed, start, end) {
+            return true;
+        }
+        let text = analyzed.normalized();
+        let bounds = analyzed.bounds();
+        if bounds.binary_search(&start).is_err() {
+            // The start must stand (a boundary, or a word before it in the
+            // token: 河北保定).
+            let i = bounds.partition_point(|&b| b < start);
+            let token_start = bounds[i - 1] as usize;
+            let piece = &text[token_start..start as usize];
+            let segmenter = self.analyzer.segmenter();
+            if !(piece.chars().nth(1).is_some() && segmenter.has_word(piece)) {
+                return false;
+            }
+        }
+        text[end as usize..].chars().next().is_some_and(|c| {
+            matches!(
+                c,
+                '省' | '市'
+                    | '县'
+                    | '区'
+                    | '镇'
+                    | '乡'
+                    | '村'
+                    | '旗'
+                    | '州'
+                    | '某'
+                    | '一'
+                    | '两'
+                    | '多'
+                    | '各'
+            )
+        })
     }
 
     /// Whether `text[start..end]` is whole: on token boundaries, or sharing
@@ -383,8 +591,17 @@ impl Lexicon {
         let requires = sets(rule.requires);
         let unless = sets(rule.unless);
         let before = sets(rule.before);
+        let topic = sets(rule.topic);
         let mut required_found = requires.is_empty();
         for c in context {
+            // Topic words reach far, so they must stand as words (往事
+            // is no topic in 前往事发现场).
+            if topic.contains(&c.id)
+                && within(text, h, *c, rule.topic_window)
+                && self.whole(analyzed, c.start, c.end)
+            {
+                return false;
+            }
             if !required_found && requires.contains(&c.id) && within(text, h, *c, rule.window) {
                 required_found = true;
             }
@@ -518,6 +735,134 @@ fn scan(automaton: &CharwiseDoubleArrayAhoCorasick<u32>, text: &str, out: &mut V
             end: m.end() as u32,
         })
     });
+}
+
+/// Longest title of a work (a book, a film, a song) that hides the
+/// incident words in it, in characters. Longer titles, or titles with
+/// punctuation, are headlines and notices quoted as such
+/// (`《权健涉嫌传销和虚假广告，公安已立案侦查》`): their words count.
+const TITLE_CHARS: usize = 12;
+
+/// Whether term hit `h` sits inside the title of a work (`《唐山大地震》`,
+/// `《鼠疫》`): short title marks around it, no punctuation inside.
+fn in_title(text: &str, h: Hit) -> bool {
+    let is_mark = |c: char| {
+        matches!(
+            c,
+            '《' | '》' | '\n' | '，' | '：' | ',' | ':' | '。' | '、'
+        )
+    };
+    let Some(opened) = text[..h.start as usize]
+        .chars()
+        .rev()
+        .take(TITLE_CHARS + 1)
+        .position(is_mark)
+    else {
+        return false;
+    };
+    if text[..h.start as usize].chars().rev().nth(opened) != Some('《') {
+        return false;
+    }
+    let inner = text[h.start as usize..h.end as usize].chars().count() + opened;
+    let after = text[h.end as usize..]
+        .chars()
+        .take(TITLE_CHARS + 1)
+        .position(is_mark);
+    match after {
+        Some(i) => text[h.end as usize..].chars().nth(i) == Some('》') && inner + i <= TITLE_CHARS,
+        None => false,
+    }
+}
+
+/// Whether a six-digit securities code in brackets (`(600519)`,
+/// `（002680）`) is within `window` characters of term hit `h`.
+fn stock_code_near(text: &str, h: Hit, window: u32) -> bool {
+    let bytes = text.as_bytes();
+    // Most texts have no run of six digits at all: look for one first.
+    let mut run = 0;
+    let mut found = false;
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run == 6 {
+                found = true;
+                break;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if !found {
+        return false;
+    }
+    let reach = window as usize * 3 + 8;
+    let from = (h.start as usize).saturating_sub(reach);
+    let to = (h.end as usize + reach).min(bytes.len());
+    let is_open = |s: &[u8]| s.ends_with(b"(") || s.ends_with("（".as_bytes());
+    let is_close = |s: &[u8]| s.starts_with(b")") || s.starts_with("）".as_bytes());
+    let mut i = from;
+    while i + 6 <= to {
+        if bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+            && (i == 0 || !bytes[i - 1].is_ascii_digit())
+            && is_open(&bytes[..i])
+            && is_close(&bytes[i + 6..])
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether `text` has a title mark `《` (a SIMD byte search, not a walk
+/// over the characters).
+fn has_title_mark(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), "《".as_bytes()).is_some()
+}
+
+/// Whether `text` has a quotation mark of [`is_quote`].
+fn has_quote(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2(b'"', b'\'', bytes).is_some()
+        || ["“", "”", "‘", "’", "「", "」", "『", "』"]
+            .iter()
+            .any(|q| memchr::memmem::find(bytes, q.as_bytes()).is_some())
+}
+
+/// Characters that open or close a quotation.
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '“' | '”' | '‘' | '’' | '"' | '\'' | '「' | '」' | '『' | '』'
+    )
+}
+
+/// Whether term hit `h` is quoted on its own — the quotation holds the term
+/// and at most two more characters (`“地震”`, `“车祸现场”`, `“翻车”了`):
+/// scare quotes, which mark a word used as a figure.
+fn in_scare_quotes(text: &str, h: Hit) -> bool {
+    const SLACK: usize = 2;
+    let before = text[..h.start as usize]
+        .chars()
+        .rev()
+        .take(SLACK + 1)
+        .position(is_quote);
+    let after = text[h.end as usize..]
+        .chars()
+        .take(SLACK + 1)
+        .position(is_quote);
+    match (before, after) {
+        (Some(b), Some(a)) => {
+            b + a <= SLACK
+                && !text[..h.start as usize]
+                    .chars()
+                    .rev()
+                    .take(b)
+                    .chain(text[h.end as usize..].chars().take(a))
+                    .any(|c| c.is_whitespace() || matches!(c, '，' | '。' | '：' | ',' | ':'))
+        }
+        _ => false,
+    }
 }
 
 /// Whether context hit `c` is within `window` characters of term hit `h`

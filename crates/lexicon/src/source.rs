@@ -188,6 +188,44 @@ pub struct CategoryHeader {
     /// just before it.
     #[serde(default)]
     pub unless_before: Vec<Spanned<String>>,
+    /// Words that say what a whole passage is about — a drill, a rumour
+    /// denial, a trial, an anniversary — and suppress every term of the
+    /// category within `topic_window` characters, a wider reach than
+    /// `unless_any`'s.
+    #[serde(default)]
+    pub unless_topic: Vec<Spanned<String>>,
+    /// Reach of `unless_topic`, in characters either side (default 80).
+    #[serde(default)]
+    pub topic_window: Option<Spanned<u32>>,
+    /// Weight that harm adds: a casualty word with a count (`三人遇难`,
+    /// `死亡2人`) or a harm word of `[severity] harm` (`送医`, `一家三口`)
+    /// within the window of a term that counted. 0 (the default): none.
+    #[serde(default)]
+    pub harm: Option<Spanned<f32>>,
+    /// How far from a counted term harm is looked for, in characters either
+    /// side (default: `window`). Reports often name the symptoms in one
+    /// sentence and the hospital in the next.
+    #[serde(default)]
+    pub harm_window: Option<Spanned<u32>>,
+    /// Words that, close to a `head` term, make it count at its `head`
+    /// weight: the shape of a headline (`仓库大火`, `某地…`, `发生爆炸`).
+    /// A region name or a count (`3人`, `两辆`) close by does the same.
+    #[serde(default)]
+    pub head_with: Vec<Spanned<String>>,
+    /// How close (characters either side) head evidence must be (default 4).
+    #[serde(default)]
+    pub head_window: Option<Spanned<u32>>,
+    /// Whether a term in quotes of its own (`引发“地震”`, `变“车祸现场”`) is
+    /// a figure of speech and does not count (default false: in some
+    /// categories quotes mark an allegation, `被指“传销”`, and the term
+    /// counts).
+    #[serde(default)]
+    pub quotes_figurative: bool,
+    /// Whether a term within `window` characters of a six-digit securities
+    /// code in brackets (`长生生物(002680)`) is market news about a listed
+    /// company and does not count (default false).
+    #[serde(default)]
+    pub unless_stock_code: bool,
 }
 
 /// A `[[group]]` of terms.
@@ -221,6 +259,11 @@ pub struct Group {
     /// term of the category counted too (at most `support_cap` in all).
     #[serde(default)]
     pub support: bool,
+    /// Head words: a term of this group weighs this much (instead of
+    /// `weight`) when head evidence is close to it — a region name, a count,
+    /// or a word of the category's `head_with`.
+    #[serde(default)]
+    pub head: Option<Spanned<f32>>,
     /// Whether the category's `unless_any` / `unless_before` apply to this
     /// group (default true).
     #[serde(default = "yes")]
@@ -260,6 +303,11 @@ pub struct SeverityRules {
     /// Words reporting trapped people.
     #[serde(default)]
     pub trapped: Vec<Spanned<String>>,
+    /// Words that report harm to people without a number (`送医`,
+    /// `不治身亡`, `一家三口`): harm evidence for categories with `harm`.
+    /// (A casualty word above counts as harm only with a count next to it.)
+    #[serde(default)]
+    pub harm: Vec<Spanned<String>>,
     /// Cue words that set a minimum level.
     #[serde(default)]
     pub cue: Vec<CueGroup>,

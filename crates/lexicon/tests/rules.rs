@@ -242,6 +242,159 @@ fn casualties_grade_the_level() {
     assert!(score(&l, "3人死亡").severity.is_none());
 }
 
+/// A fire category with the rules of the shipped ones: harm evidence,
+/// head words, a domain suppressor.
+const FIRE: &str = r#"
+[category]
+id = "fire"
+name_zh = "火灾"
+name_en = "Fire"
+threshold = 2.0
+unless_before = ["@negation"]
+harm = 1.0
+head_with = ["仓库", "小区", "发生", "某"]
+
+[[group]]
+weight = 2.0
+terms = ["火灾", "起火"]
+
+[[group]]
+weight = 1.0
+head = 2.0
+unless_any = ["@sport"]
+terms = ["大火", "浓烟"]
+
+[[group]]
+weight = 1.0
+terms = ["火苗"]
+"#;
+
+const SHARED_HARM: &str = r#"
+[sets]
+negation = ["没有", "未"]
+sport = ["比赛", "球队", "进球"]
+
+[severity]
+dead = ["死亡", "遇难"]
+injured = ["受伤"]
+harm = ["送医", "身亡", "人员伤亡"]
+"#;
+
+fn fire() -> Lexicon {
+    Lexicon::compile(&[
+        src("shared.toml", SHARED_HARM),
+        src("fire.toml", FIRE),
+        src("regions.toml", REGIONS),
+    ])
+    .expect("test dictionaries compile")
+}
+
+#[test]
+fn harm_close_to_a_term_is_evidence_of_an_incident() {
+    let l = fire();
+    // 大火 (1.0) alone is not enough: it is also "very popular".
+    assert!(!score(&l, "那部剧真是大火").flagged);
+    // With a casualty count close by it is a fire report, headline or not.
+    let o = score(&l, "那晚的大火过后，楼里住户三人遇难");
+    assert!(o.flagged, "{:?}", o.terms);
+    assert_eq!(o.score, 2.0);
+    // In a headline the count is close enough to be head evidence too.
+    assert_eq!(score(&l, "深夜大火 三人遇难").score, 3.0);
+    assert!(score(&l, "昨夜城西一场大火致2人受伤").flagged);
+    // A harm word needs no number.
+    assert!(score(&l, "大火中一名老人身亡").flagged);
+    assert!(score(&l, "火苗窜起，多名住户被送医").flagged);
+    // A casualty word without a count is no harm (死亡 alone is too vague) …
+    assert!(!score(&l, "大火与死亡的隐喻").flagged);
+    // … nor is harm that is negated.
+    assert!(!score(&l, "大火未造成人员伤亡").flagged);
+    assert!(!score(&l, "大火，没有人员伤亡").flagged);
+    // Harm far from the term does not count.
+    let far = format!("大火，{}三人遇难", "的".repeat(30));
+    assert!(!score(&l, &far).flagged);
+}
+
+#[test]
+fn head_words_in_the_shape_of_a_headline_count_in_full() {
+    let l = fire();
+    // A head term with a place word, a region, a count or an incident verb
+    // close by weighs its head weight.
+    for text in [
+        "城东仓库大火",
+        "滁州大火",
+        "两栋楼浓烟",
+        "发生大火",
+        "某小区浓烟",
+    ] {
+        let o = score(&l, text);
+        assert!(o.flagged, "{text}: {:?}", o.terms);
+        assert_eq!(o.score, 2.0, "{text}");
+    }
+    // Without it, it needs another sign.
+    assert!(!score(&l, "好大的浓烟").flagged);
+    // Evidence further than the head window (4 characters) does not count.
+    assert!(!score(&l, "仓库旁边的那条街上浓烟").flagged);
+    // Terms without `head` do not take it.
+    assert!(!score(&l, "仓库火苗").flagged);
+    // Domain suppressors still apply (球队大火: a team on fire).
+    assert!(!score(&l, "滁州球队大火").flagged);
+}
+
+#[test]
+fn domain_suppressors_keep_figures_apart_from_reports() {
+    let l = fire();
+    assert!(score(&l, "某小区大火").flagged);
+    assert!(!score(&l, "比赛中球队大火").flagged);
+    // Suppressors of one group leave the others alone.
+    assert!(score(&l, "比赛期间体育馆起火").flagged);
+}
+
+#[test]
+fn regions_survive_the_shapes_of_headlines() {
+    let l = fire();
+    let regions = |t: &str| score(&l, t).regions;
+    // 某 and 一 after a name, and administrative suffixes.
+    assert_eq!(regions("滁州某仓库起火"), vec!["安徽省", "滁州市"]);
+    assert_eq!(regions("滁州一仓库起火"), vec!["安徽省", "滁州市"]);
+    assert_eq!(regions("滁州县城一仓库起火"), vec!["安徽省", "滁州市"]);
+    // A province and a prefecture written together.
+    assert_eq!(regions("安徽滁州发生火灾"), vec!["安徽省", "滁州市"]);
+}
+
+#[test]
+fn topic_words_suppress_across_a_passage_and_figures_only_nearby() {
+    let text = |gap: usize| format!("消防队开展应急演练{}仓库起火", "，".repeat(gap));
+    let with_topic = FIRE.replace(
+        "unless_before = [\"@negation\"]",
+        "unless_before = [\"@negation\"]\nunless_topic = [\"@drill\"]",
+    );
+    let shared = SHARED_HARM.replace("[sets]", "[sets]\ndrill = [\"演练\"]");
+    let l = Lexicon::compile(&[src("shared.toml", &shared), src("fire.toml", &with_topic)])
+        .expect("compiles");
+    // A drill mentioned 60 characters away is what the passage is about …
+    assert!(!score(&l, &text(60)).flagged);
+    // … but not 100 characters away (topic_window is 80).
+    assert!(score(&l, &text(100)).flagged);
+    // A suppressor of `unless_any` reaches only the term's window (20).
+    let local = FIRE.replace(
+        "unless_before = [\"@negation\"]",
+        "unless_before = [\"@negation\"]\nunless_any = [\"@drill\"]",
+    );
+    let l = Lexicon::compile(&[src("shared.toml", &shared), src("fire.toml", &local)])
+        .expect("compiles");
+    assert!(!score(&l, &text(10)).flagged);
+    assert!(score(&l, &text(30)).flagged);
+}
+
+#[test]
+fn titles_of_works_are_not_reports() {
+    let l = fire();
+    assert!(!score(&l, "重温电影《城市火灾》").flagged);
+    // A long title is a quoted headline or notice: its words count.
+    assert!(score(&l, "通报全文：《关于城南仓库发生火灾的情况通报》").flagged);
+    assert!(score(&l, "城南仓库火灾").flagged);
+}
+
 fn errors(files: &[(&str, &str)]) -> Vec<String> {
     let sources: Vec<DictSource> = files.iter().map(|(n, t)| src(n, t)).collect();
     match Lexicon::compile(&sources) {
@@ -323,6 +476,22 @@ fn bad_dictionaries_get_errors_with_file_line_and_term() {
 
     let e = errors(&[]);
     assert!(e[0].contains("no category files"), "{e:?}");
+
+    // A head weight must be above the group's weight, and only main terms
+    // have one; harm is a weight like the others.
+    let e = errors(&[(
+        "fire.toml",
+        "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = 2.0\nharm = -1\nhead_window = 99\n[[group]]\nweight = 2.0\nhead = 1.0\nterms = [\"火灾\"]\n[[group]]\nweight = 0.5\nhead = 2.0\nsupport = true\nterms = [\"现场\"]\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "fire.toml:6:8: harm must be from 0 to 100, got -1",
+            "fire.toml:7:15: head_window must be from 0 to 50, got 99",
+            "fire.toml:10:8: head must be above the group's weight (2) and at most 100, got 1",
+            "fire.toml:14:8: head is for main terms: a support group cannot have one",
+        ]
+    );
 }
 
 #[test]
@@ -373,6 +542,66 @@ fn the_shipped_dictionaries_compile_and_keep_their_promises() {
     assert!(flagged("一辆小轿车在高速上发生自燃").contains(&"fire".to_string()));
     assert!(flagged("杀人放火必备").is_empty());
     assert!(flagged("男子放火烧毁邻居家柴房").contains(&"fire".to_string()));
+}
+
+#[test]
+fn the_shipped_dictionaries_read_report_shapes_and_leave_figures_alone() {
+    let l = Lexicon::builtin().expect("shipped dictionaries compile");
+    let flagged = |t: &str| {
+        let mut s = Scratch::new(&l);
+        l.score_into(&l.analyzer().analyze(t), &mut s);
+        s.flagged()
+            .iter()
+            .map(|f| l.category(f.category).id.clone())
+            .collect::<Vec<_>>()
+    };
+    // Headlines: a head word with a place, a count or an incident verb;
+    // casualties as evidence.
+    for (text, category) in [
+        ("老旧小区深夜大火 三人遇难", "fire"),
+        ("山区公路一客车侧翻坠入河谷", "traffic"),
+        ("婚宴后数十名宾客上吐下泻送医", "food_drug"),
+        ("外国城市发生爆炸袭击", "explosion"),
+        ("化工厂氯气泄漏 周边数十人不适送医", "work_safety"),
+        ("男子持刀 致2人受伤", "violence"),
+        ("一化工厂爆炸", "explosion"),
+        ("城郊仓库大火", "fire"),
+    ] {
+        assert!(flagged(text).contains(&category.to_string()), "{text}");
+    }
+    // Pollution as people report it, medium by medium.
+    for text in [
+        "河水发红发臭 村民怀疑上游工厂偷排",
+        "空气质量指数爆表 市民出门戴口罩",
+        "工地深夜施工噪音扰民 居民投诉无果",
+        "海面出现大片油污",
+        "村口河道发黑发臭，死鱼漂了一层",
+        "化工园区排放刺鼻气味，附近居民夜里被熏醒",
+        "农田土壤镉超标，稻米检出重金属",
+    ] {
+        assert_eq!(flagged(text), ["pollution"], "{text}");
+    }
+    // Figures of sport, finance, entertainment, games and reviews; past
+    // disasters recalled.
+    for text in [
+        "球队火山爆发，末节打出一波20比2",
+        "金融海啸",
+        "救市如救火",
+        "婚姻触礁",
+        "名气淹没了作品",
+        "这部剧今年暑假大火",
+        "重组搁浅，股价跌停",
+        "这家炸鸡外卖太好吃了",
+        "手机死机了",
+        "电脑中毒了怎么办",
+        "外卖吃了拉肚子 差评",
+        "游戏里一个爆头把对面团灭了",
+        "汶川地震十周年 缅怀遇难同胞",
+        "重温电影《唐山大地震》",
+        "天一热就自燃了",
+    ] {
+        assert!(flagged(text).is_empty(), "{text}: {:?}", flagged(text));
+    }
 }
 
 #[test]

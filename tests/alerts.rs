@@ -166,14 +166,16 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
     let open = opens(&alerts)[0];
     assert_eq!(open["region"], "合肥市");
     // Stamped in stream time: when a live run would have sent it (the
-    // second minute closed, plus 30 s of allowed lateness).
-    assert_eq!(open["emitted_at"], "2024-07-01T02:02:30Z", "{open}");
+    // burst's first minute closed, plus 15 s of allowed lateness).
+    assert_eq!(open["emitted_at"], "2024-07-01T02:01:15Z", "{open}");
+    assert_eq!(open["window_secs"], 60, "{open}");
+    assert_eq!(open["trigger"], "burst", "{open}");
     assert!(
         stderr.contains("posts from 2024-07-01 to 2024-07-01"),
         "{stderr}"
     );
-    // Every message has exactly the fields the shipped JSON Schema lists,
-    // with values it allows.
+    // Every message has the fields the shipped JSON Schema requires, and
+    // only fields it lists, with values it allows.
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alert.schema.json"),
@@ -194,10 +196,27 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
             .unwrap()
             .clone()
     };
+    let listed: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     for a in &alerts {
         let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, required, "{a}");
+        for r in &required {
+            assert!(keys.contains(r), "`{r}` missing: {a}");
+        }
+        for k in &keys {
+            assert!(listed.contains(k), "`{k}` not in the schema: {a}");
+        }
+        assert!(enums("trigger").contains(&a["trigger"]), "{a}");
+        assert!(a["confirmed"].is_boolean(), "{a}");
+        assert!(
+            a["window_secs"].is_null() || a["window_secs"].as_u64().is_some_and(|w| w >= 60),
+            "{a}"
+        );
         assert_eq!(
             a["schema_version"],
             schema["properties"]["schema_version"]["const"]

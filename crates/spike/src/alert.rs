@@ -388,6 +388,27 @@ mod tests {
     }
 
     #[test]
+    fn a_message_from_before_the_windows_reads_as_a_confirmed_burst() {
+        let mut v =
+            serde_json::to_value(alert("a", AlertState::Open, "fire", "2026-03-02T10:02:00Z"))
+                .unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for field in ["window_secs", "trigger", "confirmed"] {
+            obj.remove(field);
+        }
+        let old: Alert = serde_json::from_value(v).unwrap();
+        assert_eq!(old.trigger, Trigger::Burst);
+        assert!(old.confirmed);
+        assert_eq!(old.window_secs, None);
+        // And the fields are written.
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(
+            json.contains(r#""window_secs":null,"trigger":"burst","confirmed":true"#),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn keeps_the_latest_message_of_each_alert_across_reopen_and_compaction() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");

@@ -215,7 +215,7 @@ impl Default for DetectorConfig {
             baseline_halflife_mins: 30,
             max_freeze_mins: 180,
             seasonal_weight: 0.5,
-            prior: 0.05,
+            prior: 0.02,
             baseline_floor: 0.02,
             windows_secs: vec![60, 120, 300, 900, 3600],
             warmup_buckets: 60,

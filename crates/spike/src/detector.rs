@@ -34,6 +34,17 @@ const AUTHORS: usize = 100_000;
 const RECENT: usize = 4_096;
 /// Distinct regions counted per bucket and per alert.
 const REGIONS: usize = 64;
+/// The region keys of a category share half its false-alert budget, in
+/// as many parts as the hierarchy has regions (the shipped gazetteer: 370
+/// or so), and at least this many, for a detector given a small hierarchy
+/// or none.
+const MIN_REGIONS: usize = 100;
+/// How far back the baseline a window is tested against is taken from: as
+/// the window began, but at most this long ago (15 minutes). Long enough
+/// that a slow burn stays out of its own baseline for as long as it takes
+/// to find it; short enough that on a rising day a long window is not
+/// tested against the quieter hour before.
+const BASELINE_LOOKBACK_MS: i64 = 15 * 60_000;
 /// The snapshot format written; 0 (no version) is the format before
 /// multi-scale windows, which is read as well.
 const SNAPSHOT_VERSION: u32 = 2;
@@ -197,7 +208,7 @@ struct Closed {
     #[serde(default)]
     absorbed: bool,
     /// The key's baseline when the bucket closed, before learning from it
-    /// (0: not known: the key was new, or an older snapshot).
+    /// (0: not known, from an older snapshot).
     #[serde(default)]
     mu: f64,
 }
@@ -406,6 +417,7 @@ impl Detector {
             min_ratio: t.min_ratio,
             // A key with a long history (its baseline's full memory).
             memory: 1.0 / self.alpha,
+            lookback: (BASELINE_LOOKBACK_MS / self.bucket_ms).max(1),
         }
     }
 
@@ -718,13 +730,7 @@ impl Detector {
                     z: 0.0,
                     exceed: false,
                     absorbed: related_open,
-                    // A baseline still close to the prior is no measure of
-                    // the key yet.
-                    mu: if state.history >= PRIOR_WEIGHT {
-                        mu
-                    } else {
-                        0.0
-                    },
+                    mu,
                 });
             }
             while state.closed.front().is_some_and(|c| c.bucket <= b - keep) {
@@ -1085,10 +1091,11 @@ impl Detector {
     }
 }
 
-/// Distinct regions in a hierarchy (prefectures and provinces).
+/// Distinct regions in a hierarchy (prefectures and provinces), and at
+/// least [`MIN_REGIONS`].
 fn count_regions(parents: &HashMap<String, String>) -> usize {
     let all: HashSet<&String> = parents.keys().chain(parents.values()).collect();
-    all.len()
+    all.len().max(MIN_REGIONS)
 }
 
 /// A window that exceeds.
@@ -1126,6 +1133,8 @@ struct Tester {
     min_ratio: f64,
     /// Buckets of history the key's baseline rests on.
     memory: f64,
+    /// How far back a window's baseline is taken from, buckets.
+    lookback: i64,
 }
 
 impl Tester {
@@ -1191,8 +1200,10 @@ impl Tester {
     ) -> Option<Hit> {
         let mut sums = [0u64; MAX_WINDOWS];
         // Each window's baseline: the key's as the window began (its
-        // oldest bucket with reports), so that a burst building up slowly
-        // does not raise the baseline it is tested against.
+        // oldest bucket with reports), at most `lookback` ago, so that a
+        // burst building up slowly does not raise the baseline it is
+        // tested against, while a long window on a rising day (the
+        // morning) is not tested against the night's.
         let mut before = [mu; MAX_WINDOWS];
         let windows = self.windows();
         for c in closed.iter().rev() {
@@ -1206,7 +1217,7 @@ impl Tester {
             for ((sum, first), w) in sums.iter_mut().zip(before.iter_mut()).zip(windows) {
                 if age < *w {
                     *sum += c.tally.count;
-                    if c.mu > 0.0 {
+                    if c.mu > 0.0 && age < self.lookback {
                         *first = c.mu;
                     }
                 }

@@ -176,15 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => (DetectorConfig::default(), None),
     };
     let mut spike = spike;
-    for kv in &args.set {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--set `{kv}`: expected KEY=VALUE, e.g. --set thresholds.min_count=3");
-        };
-        spike
-            .set(k.trim(), v.trim())
-            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-    }
-    spike.validate().map_err(anyhow::Error::msg)?;
+    crate::detect::apply_settings(&mut spike, &args.set)?;
     let dictionaries = args.dictionaries.clone().or(dictionaries);
     let lexicon = crate::load_lexicon(dictionaries.as_ref())?;
     let truth = match &args.truth {

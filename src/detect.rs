@@ -6,20 +6,15 @@ use std::collections::{BTreeSet, HashMap};
 use yuqing_model::ScoredPost;
 use yuqing_spike::{Alert, Detector, DetectorConfig};
 
-/// Applies `--set KEY=VALUE` settings to a detector configuration.
+/// Applies `--set KEY=VALUE` settings to a detector configuration,
+/// checked together.
 pub(crate) fn apply_settings(
     config: &mut DetectorConfig,
     settings: &[String],
 ) -> anyhow::Result<()> {
-    for kv in settings {
-        let Some((k, v)) = kv.split_once('=') else {
-            anyhow::bail!("--set `{kv}`: expected KEY=VALUE, e.g. --set thresholds.min_count=3");
-        };
-        config
-            .set(k.trim(), v.trim())
-            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-    }
-    config.validate().map_err(anyhow::Error::msg)
+    config
+        .set_all(settings)
+        .map_err(|e| anyhow::anyhow!("--set {e}"))
 }
 
 /// Flagged posts (with their line numbers and normalised texts) and the

@@ -244,6 +244,35 @@ impl DetectorConfig {
     /// (`3600`, `2.5`, `true`); the error names the key. For tuning from a
     /// command line (`yuqing backtest --set`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut config = self.clone();
+        config.set_unchecked(key, value)?;
+        config.validate()?;
+        *self = config;
+        Ok(())
+    }
+
+    /// Several settings at once, `KEY=VALUE` each, checked together at the
+    /// end (so that `thresholds.k=2 thresholds.n=3` works in either order);
+    /// on an error nothing changes.
+    pub fn set_all<S: AsRef<str>>(&mut self, settings: &[S]) -> Result<(), String> {
+        let mut config = self.clone();
+        for kv in settings {
+            let kv = kv.as_ref();
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(format!(
+                    "`{kv}`: expected KEY=VALUE, e.g. thresholds.false_alerts_per_day=0.2"
+                ));
+            };
+            config.set_unchecked(k.trim(), v.trim())?;
+        }
+        config.validate()?;
+        *self = config;
+        Ok(())
+    }
+
+    /// [`DetectorConfig::set`] without the range checks (the types are
+    /// checked).
+    fn set_unchecked(&mut self, key: &str, value: &str) -> Result<(), String> {
         let mut root = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
         let parts: Vec<&str> = key.split('.').collect();
         let unknown = || format!("`spike.{key}`: no such setting (see docs/config.md, [spike])");
@@ -266,10 +295,8 @@ impl DetectorConfig {
             }
             at = obj.get_mut(*part).ok_or_else(unknown)?;
         }
-        let config: DetectorConfig =
+        *self =
             serde_json::from_value(root).map_err(|e| format!("`spike.{key}` = {value}: {e}"))?;
-        config.validate()?;
-        *self = config;
         Ok(())
     }
 

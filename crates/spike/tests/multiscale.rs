@@ -538,6 +538,17 @@ fn windows_and_budgets_are_settings() {
         None,
         "not a window"
     );
+    // Settings given together are checked together, in any order.
+    let mut both = DetectorConfig::default();
+    both.set_all(&["thresholds.k=2", "thresholds.n=3"])
+        .expect("k before n");
+    assert_eq!((both.thresholds.k, both.thresholds.n), (2, 3));
+    let err = both
+        .set_all(&["thresholds.n=4", "thresholds.k=5"])
+        .expect_err("k > n");
+    assert!(err.contains("k = 5"), "{err}");
+    assert_eq!(both.thresholds.n, 3, "a failed set changes nothing");
+    assert!(both.set_all(&["windows_secs"]).is_err());
     // Windows shorter than a bucket round up to one.
     config.set("bucket_secs", "300").expect("set");
     assert_eq!(

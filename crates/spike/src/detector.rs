@@ -61,14 +61,15 @@ struct Tally {
     terms: HashMap<String, u32>,
     /// (ts ms, post id) of the earliest report.
     first: Option<(i64, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_level: Option<Level>,
     /// Reports naming each region.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     regions: HashMap<String, u32>,
     /// Reports graded orange or red, and red.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     orange: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     red: u32,
 }
 
@@ -195,17 +196,32 @@ fn yes() -> bool {
     true
 }
 
+// Defaults left out of snapshots (they are read back as defaults).
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// A closed bucket with reports, kept for the longest window (and for the
 /// alert that may open on it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Closed {
     bucket: i64,
     tally: Tally,
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
     z: f64,
+    #[serde(default, skip_serializing_if = "is_false")]
     exceed: bool,
     /// Counted by an alert of a related key (the same incident): not
     /// counted again towards an alert of this one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     absorbed: bool,
     /// The key's baseline when the bucket closed, before learning from it
     /// (0: not known, from an older snapshot).

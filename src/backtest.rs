@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use yuqing_lexicon::Scratch;
-use yuqing_model::{Post, ScoredPost, Timestamp};
+use yuqing_model::{Post, Timestamp};
 use yuqing_pipeline::PipelineConfig;
-use yuqing_spike::{Alert, AlertState, Detector, DetectorConfig};
+use yuqing_spike::{Alert, AlertState, DetectorConfig};
 use yuqing_text::Analyzed;
 
+use crate::detect::{Recorded, Replayed};
 use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
 
 /// Arguments of `yuqing backtest`.
@@ -65,6 +66,16 @@ pub struct Args {
     /// Print the summary only, not the alerts.
     #[arg(long)]
     pub quiet: bool,
+    /// Known incidents, JSON lines with `category`, optional `region`,
+    /// `start` and optional `end`: says for each whether an alert of its
+    /// category opened and how long after its start, and counts the false
+    /// alerts (opened away from every incident) per category per day.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// With `--truth`: an alert opened up to this many minutes after an
+    /// incident's end is still about it.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+    pub match_mins: u32,
 }
 
 /// Parses `+08:00`, `-05:30`, `Z`, `UTC` into seconds east of UTC.
@@ -134,10 +145,8 @@ fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
 
 struct BatchOut {
     /// Flagged posts by line number, with their normalised text (what
-    /// the detector recognises repeats on).
-    flagged: Vec<(usize, ScoredPost, String)>,
-    /// Minutes with posts that are not flagged (the detector's clock).
-    clock: BTreeSet<i64>,
+    /// the detector recognises repeats on), and the clock.
+    recorded: Recorded,
     posts: usize,
     errors: Vec<(usize, String)>,
     first_ts: Option<i64>,
@@ -167,17 +176,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => (DetectorConfig::default(), None),
     };
     let mut spike = spike;
-    for kv in &args.set {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--set `{kv}`: expected KEY=VALUE, e.g. --set thresholds.min_count=3");
-        };
-        spike
-            .set(k.trim(), v.trim())
-            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-    }
-    spike.validate().map_err(anyhow::Error::msg)?;
+    crate::detect::apply_settings(&mut spike, &args.set)?;
     let dictionaries = args.dictionaries.clone().or(dictionaries);
     let lexicon = crate::load_lexicon(dictionaries.as_ref())?;
+    let truth = match &args.truth {
+        Some(path) => Some(crate::truth::load(path, &lexicon, offset)?),
+        None => None,
+    };
     let fields = Fields {
         id: args.id_field.clone(),
         text: args.text_field.clone(),
@@ -192,8 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut last_progress = Instant::now();
 
-    let mut flagged: Vec<(usize, ScoredPost, String)> = Vec::new();
-    let mut clock: BTreeSet<i64> = BTreeSet::new();
+    let mut recorded = Recorded::default();
     let (mut posts, mut bad) = (0usize, 0usize);
     let (mut first_ts, mut last_ts) = (i64::MAX, i64::MIN);
     let mut days: BTreeSet<i64> = BTreeSet::new();
@@ -204,8 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         || (Scratch::new(&lexicon), Analyzed::default()),
         |(scratch, analyzed), batch: &Batch| {
             let mut out = BatchOut {
-                flagged: Vec::new(),
-                clock: BTreeSet::new(),
+                recorded: Recorded::default(),
                 posts: 0,
                 errors: Vec::new(),
                 first_ts: None,
@@ -239,13 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 lexicon.analyzer().analyze_into(&post.text, analyzed);
                 lexicon.score_into(analyzed, scratch);
                 let scored = lexicon.scored_post(post, scratch);
-                if scored.is_incident() {
-                    out.flagged
-                        .push((n, scored, analyzed.normalized().to_owned()));
-                } else {
-                    // The passing of time, a minute at a time.
-                    out.clock.insert(ts - ts.rem_euclid(60_000));
-                }
+                out.recorded.add(n, scored, analyzed.normalized());
             }
             out
         },
@@ -266,13 +263,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 last_ts = last_ts.max(t);
             }
             days.extend(out.days);
-            flagged.extend(out.flagged);
-            clock.extend(out.clock);
+            recorded.extend(out.recorded);
             if progress && last_progress.elapsed() >= Duration::from_secs(2) {
                 last_progress = Instant::now();
                 eprint!(
                     "\ryuqing backtest: scored {posts} posts, {} flagged",
-                    flagged.len()
+                    recorded.flagged.len()
                 );
             }
             Ok(())
@@ -290,36 +286,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let scoring = started.elapsed();
 
-    // The detector, in time order (lines break ties).
-    flagged.sort_by_key(|(n, p, _)| (p.post.ts.as_millis(), *n));
-    let mut detector = Detector::new(spike.clone(), lexicon.region_parents());
-    detector.use_event_clock();
-    let mut alerts: Vec<Alert> = Vec::new();
     let mut summaries: BTreeMap<String, CategorySummary> = lexicon
         .categories()
         .iter()
         .map(|c| (c.id.clone(), CategorySummary::default()))
         .collect();
-    let mut minutes = clock.into_iter().peekable();
-    for (_, p, normalized) in &flagged {
-        let ts = p.post.ts.as_millis();
-        while let Some(m) = minutes.next_if(|m| *m <= ts) {
-            detector.observe_time(m);
-            alerts.extend(detector.advance());
-        }
+    for (_, p, _) in &recorded.flagged {
         for c in &p.categories {
             if let Some(s) = summaries.get_mut(&c.id) {
                 s.flagged += 1;
             }
         }
-        detector.observe(p, normalized);
-        alerts.extend(detector.advance());
     }
-    for m in minutes {
-        detector.observe_time(m);
-        alerts.extend(detector.advance());
-    }
-    alerts.extend(detector.finish());
+    let flagged = recorded.flagged.len();
+    let parents = lexicon.region_parents();
+    let Replayed { alerts, late } = crate::detect::replay(&mut recorded, spike, parents.clone());
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -359,13 +340,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         local_date(first_ts, offset),
         local_date(last_ts, offset),
         days.len(),
-        flagged.len(),
+        flagged,
         scoring.as_secs_f64(),
     );
     eprintln!(
-        "yuqing backtest: {} alert messages; {} flagged posts came after their bucket closed",
+        "yuqing backtest: {} alert messages; {late} flagged posts came after their bucket closed",
         alerts.len(),
-        detector.late()
     );
     eprintln!(
         "{:<18} {:>8} {:>7} {:>8} {:>12} {:>14}  biggest alert",
@@ -393,6 +373,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     eprintln!("(alerts/day: alerts opened per day with posts in the input)");
+    if let Some(incidents) = &truth {
+        let grace_ms = i64::from(args.match_mins) * 60_000;
+        let scored = crate::truth::score(incidents, &alerts, &parents, grace_ms);
+        // The stream's length in days (at least an hour's worth).
+        let days = ((last_ts - first_ts) as f64 / 86_400_000.0).max(1.0 / 24.0);
+        let categories: Vec<String> = summaries.keys().cloned().collect();
+        crate::truth::print(&scored, &categories, days, grace_ms);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

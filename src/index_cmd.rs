@@ -1,5 +1,7 @@
 //! `yuqing index`: bulk-load JSONL posts into the index through the same
-//! score-and-index path the service uses.
+//! score-and-index path the service uses, and run the burst detector over
+//! them in their own time, so that a loaded history has its alerts (in
+//! `DATA_DIR/alerts.jsonl`, where the API reads them).
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use anyhow::Context;
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::{ParseOptions, Post, ScoredPost};
+use yuqing_spike::{Alert, AlertState, AlertStore, Detector, DetectorConfig};
 use yuqing_text::Analyzed;
 
 use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
@@ -56,6 +59,18 @@ pub struct Args {
     /// tantivy's indexing memory, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     pub writer_memory_mib: usize,
+    /// Do not run the burst detector (no alerts are added to
+    /// DATA_DIR/alerts.jsonl).
+    #[arg(long)]
+    pub no_alerts: bool,
+    /// Change a detector setting, by its name below `[spike]`
+    /// (`--set thresholds.false_alerts_per_day=0.2`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Alerts kept in DATA_DIR/alerts.jsonl (the latest message of each;
+    /// the oldest go beyond), as `[alerts] keep` of a pipeline.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub alerts_keep: usize,
 }
 
 /// A batch scored and ready for the index.
@@ -111,17 +126,41 @@ pub(crate) struct IndexStats {
     pub secs: f64,
 }
 
+/// The burst detector run over the posts as they are indexed, in their
+/// own time, and the alert store it writes to.
+pub(crate) struct Detecting {
+    pub detector: Detector,
+    pub store: AlertStore,
+    pub opened: u64,
+    pub messages: u64,
+}
+
+impl Detecting {
+    fn record(&mut self, alerts: Vec<Alert>) -> io::Result<()> {
+        for a in alerts {
+            self.messages += 1;
+            self.opened += u64::from(a.state == AlertState::Open);
+            self.store.record(&a)?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) struct StreamOutcome {
     pub stats: IndexStats,
     pub read: io::Result<()>,
     pub index_error: Option<yuqing_index::IndexError>,
+    /// Writing to the alert store failed.
+    pub alert_error: Option<io::Error>,
 }
 
 /// The score-and-index path shared by `yuqing index` and `yuqing bench
 /// index`: workers parse, analyse and score batches; this thread builds
 /// documents and hands them to tantivy (which indexes on its own thread),
-/// committing when the writer's policy says so. Does not do the final
-/// commit.
+/// committing when the writer's policy says so; with `detecting`, the
+/// detector counts every post in index order (as in a pipeline). Does not
+/// do the final commit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn index_stream<R: io::BufRead + Send>(
     reader: LineReader<R>,
     lexicon: &Lexicon,
@@ -130,11 +169,13 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
     workers: usize,
     progress: bool,
     report_errors: bool,
+    mut detecting: Option<&mut Detecting>,
 ) -> StreamOutcome {
     let start = Instant::now();
     let mut last_progress = start;
     let mut stats = IndexStats::default();
     let mut index_error: Option<yuqing_index::IndexError> = None;
+    let mut alert_error: Option<io::Error> = None;
     let read = map_ordered(
         reader,
         workers,
@@ -155,6 +196,16 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
                     return Err(io::Error::other("the index failed"));
                 }
                 stats.posts += 1;
+                if let Some(d) = detecting.as_deref_mut() {
+                    d.detector.observe(post, analyzed.normalized());
+                }
+            }
+            if let Some(d) = detecting.as_deref_mut() {
+                let due = d.detector.advance();
+                if let Err(e) = d.record(due) {
+                    alert_error = Some(e);
+                    return Err(io::Error::other("the alert store failed"));
+                }
             }
             if writer.commit_due()
                 && let Err(e) = writer.commit()
@@ -181,6 +232,7 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
         stats,
         read,
         index_error,
+        alert_error,
     }
 }
 
@@ -212,6 +264,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|&n| n > 0)
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
 
+    let mut detecting = if args.no_alerts {
+        None
+    } else {
+        let mut spike = DetectorConfig::default();
+        crate::detect::apply_settings(&mut spike, &args.set)?;
+        let path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
+        let store = AlertStore::open(&path, args.alerts_keep)
+            .with_context(|| format!("reading the alerts in {}", path.display()))?;
+        let mut detector = Detector::new(spike, lexicon.region_parents());
+        // Stream time is the posts' time: `emitted_at` says when a live
+        // run would have sent each message.
+        detector.use_event_clock();
+        Some(Detecting {
+            detector,
+            store,
+            opened: 0,
+            messages: 0,
+        })
+    };
+
     let start = Instant::now();
     let outcome = index_stream(
         LineReader::new(input),
@@ -221,8 +293,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workers,
         io::stderr().is_terminal(),
         true,
+        detecting.as_mut(),
     );
     let (result, index_error) = (outcome.read, outcome.index_error);
+    let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
+    if let Some(e) = outcome.alert_error {
+        return Err(e).with_context(|| format!("writing the alerts in {}", alerts_path.display()));
+    }
     let IndexStats {
         lines,
         posts,
@@ -240,6 +317,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     writer.commit().context("committing the index")?;
     writer.finish().context("finishing the index")?;
     index.reload().context("reloading the index")?;
+    if let Some(d) = detecting.as_mut() {
+        // The file is read: every bucket is complete.
+        let due = d.detector.finish();
+        d.record(due)
+            .with_context(|| format!("writing the alerts in {}", alerts_path.display()))?;
+    }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
         "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} posts in {} segments",
@@ -248,5 +331,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         index.num_docs(),
         index.num_segments()
     );
+    if let Some(d) = &detecting {
+        eprintln!(
+            "yuqing index: burst detection: {} alerts opened ({} messages, {} open at the end), {} flagged posts after their bucket closed; alerts in {}",
+            d.opened,
+            d.messages,
+            d.detector.open_alerts(),
+            d.detector.late(),
+            alerts_path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

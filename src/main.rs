@@ -6,6 +6,7 @@
 
 mod backtest;
 mod bench;
+mod detect;
 mod dict;
 mod eval;
 mod generate;
@@ -18,6 +19,7 @@ mod search_cmd;
 mod segeval;
 mod serve;
 mod token;
+mod truth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -166,14 +166,16 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
     let open = opens(&alerts)[0];
     assert_eq!(open["region"], "合肥市");
     // Stamped in stream time: when a live run would have sent it (the
-    // second minute closed, plus 30 s of allowed lateness).
-    assert_eq!(open["emitted_at"], "2024-07-01T02:02:30Z", "{open}");
+    // burst's first minute closed, plus 15 s of allowed lateness).
+    assert_eq!(open["emitted_at"], "2024-07-01T02:01:15Z", "{open}");
+    assert_eq!(open["window_secs"], 60, "{open}");
+    assert_eq!(open["trigger"], "burst", "{open}");
     assert!(
         stderr.contains("posts from 2024-07-01 to 2024-07-01"),
         "{stderr}"
     );
-    // Every message has exactly the fields the shipped JSON Schema lists,
-    // with values it allows.
+    // Every message has the fields the shipped JSON Schema requires, and
+    // only fields it lists, with values it allows.
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alert.schema.json"),
@@ -194,10 +196,27 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
             .unwrap()
             .clone()
     };
+    let listed: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     for a in &alerts {
         let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, required, "{a}");
+        for r in &required {
+            assert!(keys.contains(r), "`{r}` missing: {a}");
+        }
+        for k in &keys {
+            assert!(listed.contains(k), "`{k}` not in the schema: {a}");
+        }
+        assert!(enums("trigger").contains(&a["trigger"]), "{a}");
+        assert!(a["confirmed"].is_boolean(), "{a}");
+        assert!(
+            a["window_secs"].is_null() || a["window_secs"].as_u64().is_some_and(|w| w >= 60),
+            "{a}"
+        );
         assert_eq!(
             a["schema_version"],
             schema["properties"]["schema_version"]["const"]
@@ -395,4 +414,161 @@ fn a_traditional_copy_of_a_report_counts_once() {
             .collect()
     };
     assert_eq!(counts(&again), counts(&plain), "{again:?}");
+}
+
+/// A flood reported two to four times a minute for twenty minutes (80
+/// posts, a third of them reposts) raises an alert: a slow build-up that
+/// no single minute shows.
+#[test]
+fn a_generated_flood_of_eighty_posts_over_twenty_minutes_raises_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.jsonl");
+    let out = yuqing(&[
+        "gen",
+        "--burst",
+        "flood@武汉@140",
+        "--burst-minutes",
+        "20",
+        "--burst-posts",
+        "80",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = yuqing(&["backtest", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let alerts = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let open = opens(&alerts);
+    assert_eq!(open.len(), 1, "{alerts:?}");
+    assert_eq!(open[0]["category"], "flood");
+    assert_eq!(open[0]["region"], "武汉市");
+    // Within the burst's first minutes (it starts at 10:20 local, 02:20Z).
+    let at = open[0]["emitted_at"].as_str().unwrap();
+    assert!(
+        ("2024-07-01T02:20:00Z".."2024-07-01T02:30:00Z").contains(&at),
+        "{at}"
+    );
+}
+
+/// `yuqing backtest --truth`: for each known incident, whether an alert of
+/// its category opened and how long after its start; the alerts away from
+/// every incident are false alerts, per category per day. A bad line is
+/// named with its file and line.
+#[test]
+fn backtest_measures_delays_and_false_alerts_against_known_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    stream(dir.path());
+    let file = dir.path().join("stream.jsonl");
+    let truth = dir.path().join("truth.jsonl");
+    std::fs::write(
+        &truth,
+        concat!(
+            // The burst in 合肥 (10:00 local), as an analyst would write it.
+            r#"{"category":"explosion","region":"合肥","start":"2024-07-01 10:00:00","end":"2024-07-01 10:30:00","label":"blast 合肥"}"#,
+            "\n",
+            // A fire nobody reported.
+            r#"{"category":"fire","start":"2024-07-01T04:00:00Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = yuqing(&[
+        "backtest",
+        file.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let row = |start: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("a row `{start}`:\n{stderr}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // Line 1: caught, 1m15s after its start (the first minute closed and
+    // 15 s of allowed lateness), by an alert for 合肥市.
+    let blast = row("1    blast 合肥");
+    assert_eq!(blast[4], "yes", "{blast:?}");
+    assert_eq!(blast[5], "1m15s", "{blast:?}");
+    assert!(blast.contains(&"合肥市".to_string()), "{blast:?}");
+    let fire = row("2    fire");
+    assert_eq!(fire[3], "NO", "{fire:?}");
+    assert!(stderr.contains("caught 1 of 2 incidents"), "{stderr}");
+    // The false-alert table (after the backtest's own summary): alerts,
+    // on incidents, during other incidents, false, false a day.
+    let last_row = |stderr: &str, start: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("a row `{start}`:\n{stderr}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let explosion = last_row(&stderr, "explosion ");
+    assert_eq!(
+        explosion[1..6],
+        ["1", "1", "0", "0", "0.00"],
+        "{explosion:?}"
+    );
+    assert!(stderr.contains("false alerts: 0 in"), "{stderr}");
+
+    // An alert away from every incident is a false alert.
+    std::fs::write(
+        &truth,
+        r#"{"category":"explosion","start":"2024-07-01T06:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = yuqing(&[
+        "backtest",
+        file.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("caught 0 of 1 incidents"), "{stderr}");
+    let explosion = last_row(&stderr, "explosion ");
+    assert_eq!(explosion[4], "1", "one false alert: {explosion:?}");
+
+    // Mistakes in the truth file are named with file, line and what was
+    // expected.
+    for (body, says) in [
+        (
+            "{\"category\":\"fier\",\"start\":\"2024-07-01T04:00:00Z\"}",
+            ":1: `category`: unknown category `fier`",
+        ),
+        ("\n{\"category\":\"fire\"}", ":2: no `start`"),
+        ("{\"category\":\"fire\",\"start\":\"soon\"}", ":1: `start`:"),
+        (
+            "{\"category\":\"fire\",\"start\":\"2024-07-01T04:00:00Z\",\"end\":\"2024-07-01T03:00:00Z\"}",
+            ":1: `end` is before `start`",
+        ),
+        (
+            "{\"category\":\"fire\",\"region\":\"Atlantis\",\"start\":\"2024-07-01T04:00:00Z\"}",
+            ":1: `region`: unknown region `Atlantis`",
+        ),
+        ("[1, 2]", ":1: expected a JSON object"),
+        ("not json", ":1: not JSON"),
+    ] {
+        std::fs::write(&truth, body).unwrap();
+        let out = yuqing(&[
+            "backtest",
+            file.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success(), "{body}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{}{says}", truth.display())),
+            "{body}: {err}"
+        );
+    }
 }

@@ -602,3 +602,105 @@ fn serve_lists_the_alerts_a_pipeline_writes_and_follows_new_ones() {
     let (status, _) = s.get("/api/v1/alerts/al-ffffffffffffffff", &[]);
     assert_eq!(status, 404);
 }
+
+/// A recorded history bulk-loaded with `yuqing index` gets the alerts a
+/// live run would have raised on it: the detector runs in the posts' own
+/// time and writes the API's alert store.
+#[test]
+fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    let out = yuqing()
+        .args([
+            "gen",
+            "--seed",
+            "11",
+            "--burst",
+            "explosion@合肥@120",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let data = dir.path().join("data");
+    let out = yuqing()
+        .args([
+            "index",
+            "--data-dir",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("burst detection: 1 alerts opened"),
+        "{stderr}"
+    );
+
+    // The same alert a backtest of the file finds (ids are a function of
+    // the stream).
+    let out = yuqing()
+        .args(["backtest", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let backtest: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = backtest.last().expect("the backtest raises the alert");
+
+    let s = Server::start(&data);
+    let (status, body) = s.get("/api/v1/alerts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1, "{body}");
+    let alert = &body["alerts"][0];
+    assert_eq!(alert["alert_id"], last["alert_id"], "{alert}");
+    assert_eq!(alert["state"], "resolved", "{alert}");
+    assert_eq!(alert["category"], "explosion");
+    assert_eq!(alert["region"], "合肥市");
+    assert_eq!(alert["window_start"], "2024-07-01T02:00:00Z");
+    // Stamped in the posts' time, not the wall clock of the load.
+    assert!(
+        alert["emitted_at"].as_str().unwrap() < "2024-07-01T05:00:00Z",
+        "{alert}"
+    );
+    let id = alert["alert_id"].as_str().unwrap();
+    let (status, body) = s.get(&format!("/api/v1/alerts/{id}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["posts"]["total"].as_u64().unwrap() >= 20, "{body}");
+    drop(s);
+
+    // Loading it again changes nothing: the same alert, once.
+    let out = yuqing()
+        .args([
+            "index",
+            "--data-dir",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = Server::start(&data);
+    let (_, body) = s.get("/api/v1/alerts", &[]);
+    assert_eq!(body["total"], 1, "{body}");
+    drop(s);
+
+    // Without detection, no alert store is written.
+    let bare = dir.path().join("bare");
+    let out = yuqing()
+        .args([
+            "index",
+            "--no-alerts",
+            "--data-dir",
+            bare.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!bare.join("alerts.jsonl").exists());
+}

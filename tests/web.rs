@@ -262,6 +262,8 @@ async fn search_chart_and_alerts_in_a_real_browser() {
         facts.contains("涉及地区") && facts.contains("安徽省"),
         "{facts}"
     );
+    // What opened it: the burst, and within which window.
+    assert!(facts.contains("1 分钟内报道激增"), "{facts}");
     let first_post = text(&c, "#alert-posts li.hit .hit-text").await;
     assert!(first_post.contains("滁州"), "{first_post}");
     wait_until("the alert's histogram", || async {

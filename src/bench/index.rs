@@ -84,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workers,
         false,
         false,
+        None,
     );
     outcome.read?;
     if let Some(e) = outcome.index_error {

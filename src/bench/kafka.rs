@@ -150,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workers,
         false,
         false,
+        None,
     );
     outcome.read?;
     writer.commit()?;

@@ -611,7 +611,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.spike.bucket_secs, 300);
         assert_eq!(c.spike.thresholds("fire").min_count, 9);
-        assert_eq!(c.spike.thresholds("fire").z, 3.0, "inherited");
+        assert_eq!(
+            c.spike.thresholds("fire").false_alerts_per_day,
+            c.spike.thresholds.false_alerts_per_day,
+            "inherited"
+        );
         let e = parse(&format!("{base}[spike.thresholds]\nk = 5\n")).unwrap_err();
         assert!(
             e.message.contains("`spike.thresholds`: need 1 ≤ k ≤ n"),

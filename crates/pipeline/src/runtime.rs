@@ -518,6 +518,9 @@ impl Pipeline {
                         category = %alert.category,
                         region = alert.region.as_deref().unwrap_or("-"),
                         count = alert.count,
+                        trigger = alert.trigger.as_str(),
+                        confirmed = alert.confirmed,
+                        window_secs = alert.window_secs.unwrap_or(0),
                         "alert"
                     );
                     if let Ok(mut store) = self.alert_store.lock()

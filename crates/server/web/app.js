@@ -22,6 +22,7 @@ const I18N = {
     state: { open: "进行中", update: "进行中", resolved: "已结束" },
     allRegions: "全部地区", reports: (n) => `${n} 条独立报道`, firstReport: "首条报道", countLabel: "独立报道",
     window: "时间窗", baseline: "基线", authors: "作者数", z: "z 值", levelName: "级别", terms: "关键词", regionsNamed: "涉及地区",
+    openedBy: "触发", byBurst: (m) => `${m} 分钟内报道激增`, bySeverity: "严重报道", unconfirmed: "待确认",
     chartLabel: (n) => `数量趋势，共 ${n} 个时间段`, loading: "加载中…",
     langButton: "EN", langLabel: "Switch to English",
   },
@@ -43,6 +44,7 @@ const I18N = {
     state: { open: "open", update: "open", resolved: "resolved" },
     allRegions: "all regions", reports: (n) => `${n} independent reports`, firstReport: "First report", countLabel: "Independent reports",
     window: "Window", baseline: "Baseline", authors: "Authors", z: "z", levelName: "Level", terms: "Terms", regionsNamed: "Regions named",
+    openedBy: "Opened by", byBurst: (m) => `a burst within ${m} min`, bySeverity: "a severe report", unconfirmed: "unconfirmed",
     chartLabel: (n) => `Volume over time, ${n} intervals`, loading: "Loading…",
     langButton: "中文", langLabel: "切换到中文",
   },
@@ -365,6 +367,14 @@ function alertTitle(a) {
   return `${categoryName(a.category)} · ${a.region || t("allRegions")}`;
 }
 
+// What opened an alert (fields added within schema v1: absent in older
+// messages, which were bursts).
+function openedBy(a) {
+  const how = a.trigger === "severity" ? t("bySeverity")
+    : a.window_secs ? t("byBurst", Math.round(a.window_secs / 60)) : "";
+  return a.confirmed === false ? `${how} (${t("unconfirmed")})` : how;
+}
+
 function alertItem(a) {
   const resolved = a.state === "resolved";
   const button = el("button", {
@@ -373,7 +383,7 @@ function alertItem(a) {
     "data-alert": a.alert_id,
   },
   el("span", { class: "alert-title" }, `${alertTitle(a)} `, levelChip(a.level)),
-  el("span", { class: "alert-line" }, `${t("state")[a.state]} · ${t("reports", a.count)} · z ${a.z}`),
+  el("span", { class: "alert-line" }, `${t("state")[a.state]} · ${t("reports", a.count)} · z ${a.z}${a.confirmed === false ? ` · ${t("unconfirmed")}` : ""}`),
   el("span", { class: "alert-line" }, `${t("firstReport")} ${localTime(a.first_seen)}`));
   button.addEventListener("click", () => openAlert(a.alert_id));
   return el("li", {}, button);
@@ -400,6 +410,7 @@ async function openAlert(id) {
   $("#alert-dialog-title").textContent = alertTitle(a);
   const facts = [
     [t("levelName"), levelChip(a.level)],
+    [t("openedBy"), openedBy(a) || "—"],
     [t("window"), `${localTime(a.window_start)} – ${localTime(a.window_end)}`],
     [t("countLabel"), String(a.count)],
     [t("authors"), String(a.distinct_authors)],

@@ -45,6 +45,32 @@ impl std::str::FromStr for AlertState {
     }
 }
 
+/// What opened an alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// More independent reports in a window than the baseline allows.
+    #[default]
+    Burst,
+    /// A report graded red, or a few graded orange: opened at once, before
+    /// a burst confirms it.
+    Severity,
+}
+
+impl Trigger {
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Burst => "burst",
+            Trigger::Severity => "severity",
+        }
+    }
+}
+
+fn confirmed_by_default() -> bool {
+    true
+}
+
 /// An alert message, schema version 1 (docs/alerts.md,
 /// docs/alert.schema.json). Every state of one alert carries the same
 /// `alert_id`; consumers keep the latest.
@@ -88,6 +114,20 @@ pub struct Alert {
     pub first_seen: String,
     /// When this message was emitted, RFC 3339.
     pub emitted_at: String,
+    /// The length of the window whose burst test opened (or confirmed) the
+    /// alert, seconds; `None` for a severity alert not yet confirmed.
+    /// (Added within v1: absent from older messages.)
+    #[serde(default)]
+    pub window_secs: Option<u32>,
+    /// What opened the alert. (Added within v1: older messages are
+    /// `burst`.)
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Whether the burst test has confirmed it: always for a `burst`
+    /// alert; a `severity` alert until a burst of reports follows is not.
+    /// (Added within v1: older messages are confirmed.)
+    #[serde(default = "confirmed_by_default")]
+    pub confirmed: bool,
 }
 
 /// The latest message of every alert, for the API; persisted as an
@@ -341,7 +381,31 @@ mod tests {
             first_post_id: "p1".into(),
             first_seen: "2026-03-02T10:00:05Z".into(),
             emitted_at: "2026-03-02T10:03:00Z".into(),
+            window_secs: Some(60),
+            trigger: Trigger::Burst,
+            confirmed: true,
         }
+    }
+
+    #[test]
+    fn a_message_from_before_the_windows_reads_as_a_confirmed_burst() {
+        let mut v =
+            serde_json::to_value(alert("a", AlertState::Open, "fire", "2026-03-02T10:02:00Z"))
+                .unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for field in ["window_secs", "trigger", "confirmed"] {
+            obj.remove(field);
+        }
+        let old: Alert = serde_json::from_value(v).unwrap();
+        assert_eq!(old.trigger, Trigger::Burst);
+        assert!(old.confirmed);
+        assert_eq!(old.window_secs, None);
+        // And the fields are written.
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(
+            json.contains(r#""window_secs":null,"trigger":"burst","confirmed":true"#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -5,22 +5,48 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Most windows a key is tested over.
+pub const MAX_WINDOWS: usize = 8;
+/// Longest window, in buckets.
+pub const MAX_WINDOW_BUCKETS: u32 = 1440;
+
 /// Parameters of one category's detection (and the defaults for all).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Fire when z = 2(√c − √μ) reaches this.
+    /// The false-alert budget: alerts a day that the burst test may open
+    /// by chance for this category, over all its keys (the category as a
+    /// whole and every region) and all the windows. Each test's threshold
+    /// is derived from it (docs/alerts.md).
+    pub false_alerts_per_day: f64,
+    /// Over-dispersion of the counts: 0 tests against Poisson tails; k > 0
+    /// against negative binomial ones with variance μ + k·μ² (for a
+    /// category whose background comes in clumps).
+    pub dispersion: f64,
+    /// A window also needs z = 2(√c − √λ) (Anscombe) of at least this;
+    /// 0: the tail test alone decides.
     pub z: f64,
-    /// … and the bucket holds at least this many independent reports …
+    /// A window also needs at least this many independent reports (a
+    /// floor under the minimum the budget calibrates) …
     pub min_count: u32,
-    /// … and at least this many times the baseline …
+    /// … and at least this many times the baseline of the window.
     pub min_ratio: f64,
-    /// … in `k` of the last `n` buckets.
+    /// An alert opens when a window exceeds in `k` of the last `n` buckets
+    /// (1 of 1: at once).
     pub k: u32,
     /// See `k`.
     pub n: u32,
+    /// Open an alert at once on severe reports (`trigger: "severity"`,
+    /// `confirmed: false` until the burst test confirms it).
+    pub severity_trigger: bool,
+    /// … on this many independent reports graded red (0: never) …
+    pub severity_red: u32,
+    /// … or this many graded orange or red (0: never) …
+    pub severity_orange: u32,
+    /// … within this many minutes.
+    pub severity_window_mins: u32,
     /// Resolve an alert after this many minutes without an exceeding
-    /// bucket.
+    /// window (of the length that opened it, or shorter).
     pub resolve_after_mins: u32,
     /// After a resolution, no new alert for the same key for this many
     /// minutes (one incident, one alert).
@@ -39,11 +65,17 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            z: 3.0,
-            min_count: 5,
+            false_alerts_per_day: 0.5,
+            dispersion: 0.0,
+            z: 0.0,
+            min_count: 3,
             min_ratio: 3.0,
-            k: 2,
-            n: 3,
+            k: 1,
+            n: 1,
+            severity_trigger: true,
+            severity_red: 1,
+            severity_orange: 2,
+            severity_window_mins: 10,
             resolve_after_mins: 30,
             cooldown_mins: 60,
             update_growth: 0.5,
@@ -75,6 +107,13 @@ pub struct DetectorConfig {
     pub seasonal_weight: f64,
     /// Baseline of a key never seen before, reports per bucket.
     pub prior: f64,
+    /// The lowest baseline a window is tested against, reports per bucket:
+    /// a key that is almost never reported (most regions) needs the count
+    /// the false-alert budget calibrates at this rate.
+    pub baseline_floor: f64,
+    /// The windows every key is tested over, seconds (each rounded up to
+    /// whole buckets), each against the baseline for its length.
+    pub windows_secs: Vec<u32>,
     /// Buckets after the detector starts from nothing during which it only
     /// learns (no alert).
     pub warmup_buckets: u32,
@@ -104,6 +143,10 @@ pub struct DetectorConfig {
 #[allow(missing_docs)]
 pub struct ThresholdOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub false_alerts_per_day: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispersion: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub z: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_count: Option<u32>,
@@ -113,6 +156,14 @@ pub struct ThresholdOverrides {
     pub k: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_trigger: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_red: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_orange: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_window_mins: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_after_mins: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,11 +180,21 @@ impl ThresholdOverrides {
     /// `base` with these overrides applied.
     pub fn apply(&self, base: &Thresholds) -> Thresholds {
         Thresholds {
+            false_alerts_per_day: self
+                .false_alerts_per_day
+                .unwrap_or(base.false_alerts_per_day),
+            dispersion: self.dispersion.unwrap_or(base.dispersion),
             z: self.z.unwrap_or(base.z),
             min_count: self.min_count.unwrap_or(base.min_count),
             min_ratio: self.min_ratio.unwrap_or(base.min_ratio),
             k: self.k.unwrap_or(base.k),
             n: self.n.unwrap_or(base.n),
+            severity_trigger: self.severity_trigger.unwrap_or(base.severity_trigger),
+            severity_red: self.severity_red.unwrap_or(base.severity_red),
+            severity_orange: self.severity_orange.unwrap_or(base.severity_orange),
+            severity_window_mins: self
+                .severity_window_mins
+                .unwrap_or(base.severity_window_mins),
             resolve_after_mins: self.resolve_after_mins.unwrap_or(base.resolve_after_mins),
             cooldown_mins: self.cooldown_mins.unwrap_or(base.cooldown_mins),
             update_growth: self.update_growth.unwrap_or(base.update_growth),
@@ -150,11 +211,13 @@ impl Default for DetectorConfig {
         DetectorConfig {
             enabled: true,
             bucket_secs: 60,
-            allowed_lateness_secs: 30,
+            allowed_lateness_secs: 15,
             baseline_halflife_mins: 30,
             max_freeze_mins: 180,
             seasonal_weight: 0.5,
-            prior: 0.05,
+            prior: 0.02,
+            baseline_floor: 0.02,
+            windows_secs: vec![60, 120, 300, 900, 3600],
             warmup_buckets: 60,
             dedup_bits: 3,
             dedup_window_mins: 60,
@@ -181,6 +244,35 @@ impl DetectorConfig {
     /// (`3600`, `2.5`, `true`); the error names the key. For tuning from a
     /// command line (`yuqing backtest --set`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut config = self.clone();
+        config.set_unchecked(key, value)?;
+        config.validate()?;
+        *self = config;
+        Ok(())
+    }
+
+    /// Several settings at once, `KEY=VALUE` each, checked together at the
+    /// end (so that `thresholds.k=2 thresholds.n=3` works in either order);
+    /// on an error nothing changes.
+    pub fn set_all<S: AsRef<str>>(&mut self, settings: &[S]) -> Result<(), String> {
+        let mut config = self.clone();
+        for kv in settings {
+            let kv = kv.as_ref();
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(format!(
+                    "`{kv}`: expected KEY=VALUE, e.g. thresholds.false_alerts_per_day=0.2"
+                ));
+            };
+            config.set_unchecked(k.trim(), v.trim())?;
+        }
+        config.validate()?;
+        *self = config;
+        Ok(())
+    }
+
+    /// [`DetectorConfig::set`] without the range checks (the types are
+    /// checked).
+    fn set_unchecked(&mut self, key: &str, value: &str) -> Result<(), String> {
         let mut root = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
         let parts: Vec<&str> = key.split('.').collect();
         let unknown = || format!("`spike.{key}`: no such setting (see docs/config.md, [spike])");
@@ -203,10 +295,8 @@ impl DetectorConfig {
             }
             at = obj.get_mut(*part).ok_or_else(unknown)?;
         }
-        let config: DetectorConfig =
+        *self =
             serde_json::from_value(root).map_err(|e| format!("`spike.{key}` = {value}: {e}"))?;
-        config.validate()?;
-        *self = config;
         Ok(())
     }
 
@@ -227,8 +317,25 @@ impl DetectorConfig {
         if !(self.prior > 0.0 && self.prior.is_finite()) {
             return Err("`spike.prior` must be above 0".into());
         }
+        if !(self.baseline_floor > 0.0 && self.baseline_floor.is_finite()) {
+            return Err("`spike.baseline_floor` must be above 0".into());
+        }
         if self.baseline_halflife_mins == 0 {
             return Err("`spike.baseline_halflife_mins` must be at least 1".into());
+        }
+        if self.windows_secs.is_empty() || self.windows_secs.len() > MAX_WINDOWS {
+            return Err(format!(
+                "`spike.windows_secs` must list 1 to {MAX_WINDOWS} windows, got {}",
+                self.windows_secs.len()
+            ));
+        }
+        for &w in &self.windows_secs {
+            if w == 0 || w.div_ceil(self.bucket_secs) > MAX_WINDOW_BUCKETS {
+                return Err(format!(
+                    "`spike.windows_secs`: {w} must be from 1 to {MAX_WINDOW_BUCKETS} buckets of {} s",
+                    self.bucket_secs
+                ));
+            }
         }
         let all = std::iter::once(("thresholds".to_string(), self.thresholds.clone())).chain(
             self.categories
@@ -254,6 +361,18 @@ impl DetectorConfig {
             }
             if t.resolve_after_mins == 0 {
                 return Err(format!("`{at}.resolve_after_mins` must be at least 1"));
+            }
+            if !(t.false_alerts_per_day > 0.0 && t.false_alerts_per_day.is_finite()) {
+                return Err(format!(
+                    "`{at}.false_alerts_per_day` must be above 0, got {}",
+                    t.false_alerts_per_day
+                ));
+            }
+            if !(t.dispersion >= 0.0 && t.dispersion.is_finite()) {
+                return Err(format!(
+                    "`{at}.dispersion` must be 0 or more, got {}",
+                    t.dispersion
+                ));
             }
         }
         Ok(())

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 use yuqing_model::{Level, ScoredPost, Timestamp};
 
-use crate::alert::{Alert, AlertState, SCHEMA_VERSION};
-use crate::config::{DetectorConfig, Thresholds};
+use crate::alert::{Alert, AlertState, SCHEMA_VERSION, Trigger};
+use crate::config::{DetectorConfig, MAX_WINDOWS, Thresholds};
 use crate::simhash::{distance, simhash};
+use crate::stats::{Counts, chance_per_day};
 
 /// What is counted: a category, or a category in a region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -33,6 +34,20 @@ const AUTHORS: usize = 100_000;
 const RECENT: usize = 4_096;
 /// Distinct regions counted per bucket and per alert.
 const REGIONS: usize = 64;
+/// The region keys of a category share half its false-alert budget, in
+/// as many parts as the hierarchy has regions (the shipped gazetteer: 370
+/// or so), and at least this many, for a detector given a small hierarchy
+/// or none.
+const MIN_REGIONS: usize = 100;
+/// How far back the baseline a window is tested against is taken from: as
+/// the window began, but at most this long ago (15 minutes). Long enough
+/// that a slow burn stays out of its own baseline for as long as it takes
+/// to find it; short enough that on a rising day a long window is not
+/// tested against the quieter hour before.
+const BASELINE_LOOKBACK_MS: i64 = 15 * 60_000;
+/// The snapshot format written; 0 (no version) is the format before
+/// multi-scale windows, which is read as well.
+const SNAPSHOT_VERSION: u32 = 2;
 /// Regions listed in an alert message.
 const LISTED_REGIONS: usize = 20;
 
@@ -46,10 +61,16 @@ struct Tally {
     terms: HashMap<String, u32>,
     /// (ts ms, post id) of the earliest report.
     first: Option<(i64, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_level: Option<Level>,
     /// Reports naming each region.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     regions: HashMap<String, u32>,
+    /// Reports graded orange or red, and red.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    orange: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    red: u32,
 }
 
 impl Tally {
@@ -72,6 +93,12 @@ impl Tally {
             self.first = Some((r.ts_ms, r.id.to_string()));
         }
         self.max_level = self.max_level.max(r.level);
+        if r.level >= Some(Level::Orange) {
+            self.orange += 1;
+        }
+        if r.level == Some(Level::Red) {
+            self.red += 1;
+        }
         for region in r.regions {
             bump(&mut self.regions, region, 1, REGIONS);
         }
@@ -111,6 +138,8 @@ impl Tally {
             self.first = Some((*ts, id.clone()));
         }
         self.max_level = self.max_level.max(other.max_level);
+        self.orange += other.orange;
+        self.red += other.red;
         for (r, n) in &other.regions {
             bump(&mut self.regions, r, *n, REGIONS);
         }
@@ -152,15 +181,52 @@ struct OpenAlert {
     /// message.
     #[serde(default)]
     emitted_regions: BTreeSet<String>,
+    /// What opened it.
+    #[serde(default)]
+    trigger: Trigger,
+    /// Whether a burst test has passed for it (always for a burst alert).
+    #[serde(default = "yes")]
+    confirmed: bool,
+    /// The window that opened (or confirmed) it, seconds.
+    #[serde(default)]
+    window_secs: Option<u32>,
 }
 
-/// A closed bucket kept for the window of an alert that opens later.
+fn yes() -> bool {
+    true
+}
+
+// Defaults left out of snapshots (they are read back as defaults).
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A closed bucket with reports, kept for the longest window (and for the
+/// alert that may open on it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Closed {
     bucket: i64,
     tally: Tally,
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
     z: f64,
+    #[serde(default, skip_serializing_if = "is_false")]
     exceed: bool,
+    /// Counted by an alert of a related key (the same incident): not
+    /// counted again towards an alert of this one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    absorbed: bool,
+    /// The key's baseline when the bucket closed, before learning from it
+    /// (0: not known, from an older snapshot).
+    #[serde(default)]
+    mu: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,7 +244,8 @@ struct KeyState {
     hour_sum: f64,
     /// Buckets not yet closed.
     open: BTreeMap<i64, Tally>,
-    /// The last `n` closed buckets with reports.
+    /// The closed buckets with reports within the longest window (and the
+    /// last `n`, and the severity window).
     closed: VecDeque<Closed>,
     alert: Option<OpenAlert>,
     cooldown_until: i64,
@@ -211,6 +278,8 @@ impl KeyState {
 /// Everything the detector keeps, for snapshots.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct State {
+    #[serde(default)]
+    version: u32,
     bucket_ms: i64,
     keys: Vec<(Key, KeyState)>,
     max_ts: Option<i64>,
@@ -241,6 +310,11 @@ pub struct Detector {
     event_clock: bool,
     /// Thresholds of the categories with overrides.
     resolved: HashMap<String, Thresholds>,
+    /// The windows, in buckets, shortest first.
+    windows: Vec<i64>,
+    /// Distinct regions of the hierarchy: the region keys of a category
+    /// share half its false-alert budget.
+    regions: usize,
 }
 
 impl std::fmt::Debug for Detector {
@@ -272,7 +346,21 @@ impl Detector {
             .keys()
             .map(|c| (c.clone(), config.thresholds(c)))
             .collect();
+        let mut windows: Vec<i64> = config
+            .windows_secs
+            .iter()
+            .map(|w| ((i64::from(*w) * 1000 + bucket_ms - 1) / bucket_ms).max(1))
+            .collect();
+        windows.sort_unstable();
+        windows.dedup();
+        windows.truncate(MAX_WINDOWS);
+        if windows.is_empty() {
+            windows.push(1);
+        }
+        let regions = count_regions(&parents);
         Detector {
+            windows,
+            regions,
             alpha: 1.0 - 0.5f64.powf(1.0 / halflife_buckets),
             bucket_ms,
             config,
@@ -296,7 +384,57 @@ impl Detector {
     /// no longer known simply stop receiving reports and are evicted when
     /// idle.
     pub fn set_region_parents(&mut self, parents: HashMap<String, String>) {
+        self.regions = count_regions(&parents);
         self.parents = parents;
+    }
+
+    /// The windows every key is tested over, seconds, shortest first.
+    pub fn windows_secs(&self) -> Vec<u32> {
+        self.windows
+            .iter()
+            .map(|w| u32::try_from(w * self.bucket_ms / 1000).unwrap_or(u32::MAX))
+            .collect()
+    }
+
+    /// The fewest independent reports a window of `window_secs` needs to
+    /// open an alert for `key` when the key's baseline is `baseline`
+    /// reports per bucket: the minimum the false-alert budget calibrates
+    /// (with `min_count`, `min_ratio` and `z`). `None` when no such window
+    /// is configured.
+    pub fn minimum_count(&self, key: &Key, baseline: f64, window_secs: u32) -> Option<u64> {
+        let w = ((i64::from(window_secs) * 1000 + self.bucket_ms - 1) / self.bucket_ms).max(1);
+        if !self.windows.contains(&w) {
+            return None;
+        }
+        let t = self.tester(key, &self.thresholds(&key.category));
+        Some(t.minimum(w, t.model(baseline, w)))
+    }
+
+    /// The parameters of the window tests of one key.
+    fn tester(&self, key: &Key, t: &Thresholds) -> Tester {
+        // Half of a category's budget for the category as a whole, half
+        // shared by its regions; each share split evenly over the windows.
+        let share = match key.region {
+            None => 0.5,
+            Some(_) => 0.5 / self.regions.max(1) as f64,
+        };
+        let mut windows = [0i64; MAX_WINDOWS];
+        let n = self.windows.len().min(MAX_WINDOWS);
+        windows[..n].copy_from_slice(&self.windows[..n]);
+        Tester {
+            windows,
+            n,
+            floor: self.config.baseline_floor,
+            buckets_per_day: 86_400_000.0 / self.bucket_ms as f64,
+            budget: t.false_alerts_per_day * share / n.max(1) as f64,
+            dispersion: t.dispersion,
+            z: t.z,
+            min_count: u64::from(t.min_count.max(1)),
+            min_ratio: t.min_ratio,
+            // A key with a long history (its baseline's full memory).
+            memory: 1.0 / self.alpha,
+            lookback: (BASELINE_LOOKBACK_MS / self.bucket_ms).max(1),
+        }
     }
 
     /// Stamps `emitted_at` with the stream's own time (the newest event
@@ -550,7 +688,8 @@ impl Detector {
             .started
             .is_some_and(|s| b < s + i64::from(self.config.warmup_buckets));
         let mut out = Vec::new();
-        let mut candidates: Vec<Key> = Vec::new();
+        let mut candidates: Vec<(Key, Option<Hit>)> = Vec::new();
+        let mut confirmations: Vec<(Key, Hit)> = Vec::new();
         let now = if self.event_clock {
             // When the watermark passed the bucket's end: when a live run
             // would have closed it.
@@ -560,23 +699,31 @@ impl Detector {
         } else {
             Timestamp::now().to_string()
         };
+        let (alpha, w, bucket_ms) = (self.alpha, self.config.seasonal_weight, self.bucket_ms);
+        let freeze = (i64::from(self.config.max_freeze_mins) * 60_000 / bucket_ms).max(1);
         for key in keys {
             let thresholds = self.thresholds(&key.category);
-            let (alpha, w, bucket_ms, resolve) = (
-                self.alpha,
-                self.config.seasonal_weight,
-                self.bucket_ms,
-                self.resolve_buckets(&key.category),
-            );
-            let freeze = (i64::from(self.config.max_freeze_mins) * 60_000 / bucket_ms).max(1);
+            let resolve = self.resolve_buckets(&key.category);
+            let tester = self.tester(&key, &thresholds);
+            // A related key's alert is open: this key's reports are part
+            // of that incident.
+            let related_open = self
+                .alerting
+                .iter()
+                .any(|k| k != &key && self.is_related(k, &key));
+            let severity_window =
+                (i64::from(thresholds.severity_window_mins) * 60_000 / bucket_ms).max(1);
+            let keep = tester
+                .longest()
+                .max(i64::from(thresholds.n))
+                .max(severity_window);
             let Some(state) = self.keys.get_mut(&key) else {
                 continue;
             };
-            let tally = state.open.remove(&b).unwrap_or_default();
+            let mut tally = state.open.remove(&b).unwrap_or_default();
             // Buckets of this key older than b (a late arrival after a
             // skip) are folded into this one.
             let older: Vec<i64> = state.open.range(..b).map(|(k, _)| *k).collect();
-            let mut tally = tally;
             for o in older {
                 if let Some(t) = state.open.remove(&o) {
                     tally.merge(&t);
@@ -588,18 +735,60 @@ impl Detector {
                 .as_ref()
                 .is_some_and(|a| b - a.start_bucket < freeze);
             let mu = baseline_at(state, b, alpha, w, bucket_ms, frozen).max(1e-3);
-            let z = 2.0 * (c.sqrt() - mu.sqrt());
-            let exceed = tally.count >= u64::from(thresholds.min_count)
-                && z >= thresholds.z
-                && c >= thresholds.min_ratio * mu;
-            match &mut state.alert {
+            let mut tester = tester;
+            tester.memory = 1.0 / alpha.max(1.0 / (PRIOR_WEIGHT + state.history));
+            let reported = tally.count > 0;
+            let severe = tally.orange > 0;
+            if reported {
+                state.closed.push_back(Closed {
+                    bucket: b,
+                    tally,
+                    z: 0.0,
+                    exceed: false,
+                    absorbed: related_open,
+                    mu,
+                });
+            }
+            while state.closed.front().is_some_and(|c| c.bucket <= b - keep) {
+                state.closed.pop_front();
+            }
+            let KeyState { closed, alert, .. } = &mut *state;
+            match alert {
                 Some(alert) => {
-                    alert.tally.merge(&tally);
-                    alert.last_bucket = b;
-                    if exceed {
-                        alert.last_active = b;
-                        alert.z_max = alert.z_max.max(z);
+                    if reported && let Some(last) = closed.back() {
+                        alert.tally.merge(&last.tally);
                     }
+                    alert.last_bucket = b;
+                    // Still going on: a window no longer than the one that
+                    // opened the alert exceeds (a severity alert: any
+                    // window, or another severe report).
+                    let longest = match (alert.confirmed, alert.window_secs) {
+                        (true, Some(secs)) => (i64::from(secs) * 1000 / bucket_ms).max(1),
+                        _ => tester.longest(),
+                    };
+                    let hit = if reported {
+                        tester.exceeding(closed, b, mu, longest, true)
+                    } else {
+                        None
+                    };
+                    if let (Some(h), Some(last)) = (&hit, closed.back_mut()) {
+                        last.exceed = true;
+                        last.z = h.z;
+                    }
+                    if hit.is_some() || (alert.trigger == Trigger::Severity && severe) {
+                        alert.last_active = b;
+                    }
+                    if let Some(h) = &hit {
+                        alert.z_max = alert.z_max.max(h.z);
+                    }
+                    let confirmation = match &hit {
+                        Some(h) if !alert.confirmed => {
+                            alert.confirmed = true;
+                            alert.window_secs = Some(h.secs(bucket_ms));
+                            true
+                        }
+                        _ => false,
+                    };
                     if frozen {
                         // The baseline stays; the hour counts it, not the burst.
                         state.mu_bucket = b;
@@ -615,7 +804,10 @@ impl Detector {
                             alpha,
                         );
                     }
-                    if b - alert.last_active >= resolve {
+                    let Some(alert) = state.alert.as_mut() else {
+                        continue;
+                    };
+                    if !confirmation && b - alert.last_active >= resolve {
                         let msg = message(&key, alert, AlertState::Resolved, bucket_ms, &now);
                         state.cooldown_until =
                             b + i64::from(thresholds.cooldown_mins) * 60_000 / bucket_ms;
@@ -634,7 +826,9 @@ impl Detector {
                             BTreeSet::new()
                         };
                         let spread = !regions.is_subset(&alert.emitted_regions);
-                        if spaced && (grew || level > alert.emitted_level || spread) {
+                        if confirmation
+                            || (spaced && (grew || level > alert.emitted_level || spread))
+                        {
                             alert.emitted_count = alert.tally.count;
                             alert.emitted_level = level;
                             alert.emitted_bucket = b;
@@ -644,62 +838,125 @@ impl Detector {
                     }
                 }
                 None => {
-                    if warming || !exceed {
+                    // While a related alert is open, a burst here confirms
+                    // it (and cannot open another).
+                    let hit = if reported {
+                        tester.exceeding(closed, b, mu, tester.longest(), related_open)
+                    } else {
+                        None
+                    };
+                    if let (Some(h), Some(last)) = (&hit, closed.back_mut()) {
+                        last.exceed = true;
+                        last.z = h.z;
+                    }
+                    let n = i64::from(thresholds.n);
+                    let exceeding = closed
+                        .iter()
+                        .rev()
+                        .take_while(|c| c.bucket > b - n)
+                        .filter(|c| c.exceed)
+                        .count() as u32;
+                    let burst = !warming && hit.is_some() && exceeding >= thresholds.k;
+                    let severity = thresholds.severity_trigger && severe && {
+                        let (orange, red) = closed
+                            .iter()
+                            .rev()
+                            .take_while(|c| c.bucket > b - severity_window)
+                            .fold((0, 0), |(o, r), c| (o + c.tally.orange, r + c.tally.red));
+                        (thresholds.severity_red > 0 && red >= thresholds.severity_red)
+                            || (thresholds.severity_orange > 0
+                                && orange >= thresholds.severity_orange)
+                    };
+                    if related_open {
+                        if let Some(h) = hit.filter(|_| !warming) {
+                            confirmations.push((key.clone(), h));
+                        }
+                    } else if (burst || severity) && b >= state.cooldown_until {
+                        candidates.push((key.clone(), if burst { hit } else { None }));
+                    }
+                    if warming || hit.is_none() {
                         learn(state, b, c, alpha);
                     } else {
                         // A burst does not raise its own baseline.
                         state.mu_bucket = b;
                         state.hour_sum += mu;
                     }
-                    state.closed.push_back(Closed {
-                        bucket: b,
-                        tally,
-                        z,
-                        exceed,
-                    });
-                    let n = i64::from(thresholds.n);
-                    while state.closed.front().is_some_and(|c| c.bucket <= b - n) {
-                        state.closed.pop_front();
-                    }
-                    let exceeding = state.closed.iter().filter(|c| c.exceed).count() as u32;
-                    if !warming && exceed && exceeding >= thresholds.k && b >= state.cooldown_until
-                    {
-                        candidates.push(key.clone());
-                    }
                 }
             }
         }
-        // Open the most specific keys first; a key does not open while a
-        // related one is open.
-        candidates.sort_by_key(|k| std::cmp::Reverse(self.depth(k)));
-        for key in candidates {
-            let blocked = self
+        // A burst of a key whose related key has a severity alert open
+        // confirms that alert.
+        for (key, hit) in confirmations {
+            let related: Vec<Key> = self
                 .alerting
                 .iter()
-                .any(|k| k != &key && self.is_related(k, &key));
-            if blocked {
+                .filter(|k| *k != &key && self.is_related(k, &key))
+                .cloned()
+                .collect();
+            for r in related {
+                out.extend(self.confirm(&r, &hit, b, &now));
+            }
+        }
+        // Open the most specific keys first; a key does not open while a
+        // related one is open (a burst of a related key confirms it).
+        candidates.sort_by_key(|(k, _)| std::cmp::Reverse(self.depth(k)));
+        for (key, hit) in candidates {
+            let related: Vec<Key> = self
+                .alerting
+                .iter()
+                .filter(|k| *k != &key && self.is_related(k, &key))
+                .cloned()
+                .collect();
+            if !related.is_empty() {
+                if let Some(h) = hit {
+                    for r in related {
+                        out.extend(self.confirm(&r, &h, b, &now));
+                    }
+                }
+                if let Some(last) = self
+                    .keys
+                    .get_mut(&key)
+                    .and_then(|s| s.closed.back_mut())
+                    .filter(|c| c.bucket == b)
+                {
+                    last.absorbed = true;
+                }
                 continue;
             }
             let bucket_ms = self.bucket_ms;
             let open_thresholds = self.thresholds(&key.category);
+            let tester = self.tester(&key, &open_thresholds);
+            let severity_window =
+                (i64::from(open_thresholds.severity_window_mins) * 60_000 / bucket_ms).max(1);
             let (alpha, w) = (self.alpha, self.config.seasonal_weight);
             let Some(state) = self.keys.get_mut(&key) else {
                 continue;
             };
+            let (start, trigger, window_secs, z) = match &hit {
+                Some(h) => (
+                    tester.start(&state.closed, b, h),
+                    Trigger::Burst,
+                    Some(h.secs(bucket_ms)),
+                    h.z,
+                ),
+                None => {
+                    // From the first severe report in the severity window.
+                    let start = state
+                        .closed
+                        .iter()
+                        .find(|c| c.bucket > b - severity_window && c.tally.orange > 0)
+                        .map_or(b, |c| c.bucket);
+                    (start, Trigger::Severity, None, 0.0)
+                }
+            };
             let mut tally = Tally::default();
-            let start = state
+            for c in state
                 .closed
                 .iter()
-                .find(|c| c.exceed)
-                .map_or(b, |c| c.bucket);
-            let mut z_max = 0.0f64;
-            for c in state.closed.iter().filter(|c| c.bucket >= start) {
+                .filter(|c| c.bucket >= start && !c.absorbed)
+            {
                 tally.merge(&c.tally);
-                if c.exceed {
-                    z_max = z_max.max(c.z);
-                }
             }
-            state.closed.clear();
             let baseline = baseline_at(state, b, alpha, w, bucket_ms, true);
             let level = alert_level(&tally);
             let mut alert = OpenAlert {
@@ -709,11 +966,14 @@ impl Detector {
                 last_active: b,
                 tally,
                 baseline,
-                z_max,
+                z_max: z,
                 emitted_count: 0,
                 emitted_level: level,
                 emitted_bucket: b,
                 emitted_regions: BTreeSet::new(),
+                trigger,
+                confirmed: trigger == Trigger::Burst,
+                window_secs,
             };
             alert.emitted_count = alert.tally.count;
             alert.emitted_regions = alert
@@ -721,9 +981,42 @@ impl Detector {
                 .regions_with(open_thresholds.update_region_reports);
             out.push(message(&key, &alert, AlertState::Open, bucket_ms, &now));
             state.alert = Some(alert);
+            // The related keys' reports since the start are this
+            // incident's: they do not open another alert later.
+            let related: Vec<Key> = self
+                .keys
+                .keys()
+                .filter(|k| *k != &key && self.is_related(k, &key))
+                .cloned()
+                .collect();
+            for r in related {
+                if let Some(s) = self.keys.get_mut(&r) {
+                    for c in s.closed.iter_mut().filter(|c| c.bucket >= start) {
+                        c.absorbed = true;
+                    }
+                }
+            }
             self.alerting.insert(key);
         }
         out
+    }
+
+    /// A burst test passed for a key related to `key`, whose alert is
+    /// open: if that alert was opened by severity and not yet confirmed,
+    /// this confirms it.
+    fn confirm(&mut self, key: &Key, hit: &Hit, b: i64, now: &str) -> Option<Alert> {
+        let bucket_ms = self.bucket_ms;
+        let alert = self.keys.get_mut(key)?.alert.as_mut()?;
+        if alert.confirmed {
+            return None;
+        }
+        alert.confirmed = true;
+        alert.window_secs = Some(hit.secs(bucket_ms));
+        alert.last_active = alert.last_active.max(b);
+        alert.emitted_count = alert.tally.count;
+        alert.emitted_level = alert_level(&alert.tally);
+        alert.emitted_bucket = b;
+        Some(message(key, alert, AlertState::Update, bucket_ms, now))
     }
 
     fn evict(&mut self, b: i64) {
@@ -760,6 +1053,7 @@ impl Detector {
             .collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         serde_json::to_vec(&State {
+            version: SNAPSHOT_VERSION,
             bucket_ms: self.bucket_ms,
             keys,
             max_ts: self.max_ts,
@@ -771,7 +1065,10 @@ impl Detector {
     }
 
     /// A detector restored from [`Detector::snapshot`]: open alerts stay
-    /// open (no second `open`), baselines are kept.
+    /// open (no second `open`), baselines are kept. A snapshot of the
+    /// format before multi-scale windows is migrated: its baselines, open
+    /// buckets and open alerts carry over (an alert it had open counts as
+    /// opened by a burst, window unknown).
     pub fn restore(
         config: DetectorConfig,
         parents: HashMap<String, String>,
@@ -779,6 +1076,12 @@ impl Detector {
     ) -> Result<Self, SnapshotError> {
         let state: State =
             serde_json::from_slice(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
+        if state.version > SNAPSHOT_VERSION {
+            return Err(SnapshotError(format!(
+                "format {} is newer than this yuqing reads ({SNAPSHOT_VERSION})",
+                state.version
+            )));
+        }
         let mut d = Detector::new(config, parents);
         if state.bucket_ms != d.bucket_ms {
             return Err(SnapshotError(format!(
@@ -801,6 +1104,173 @@ impl Detector {
         d.started = state.started;
         d.late = state.late;
         Ok(d)
+    }
+}
+
+/// Distinct regions in a hierarchy (prefectures and provinces), and at
+/// least [`MIN_REGIONS`].
+fn count_regions(parents: &HashMap<String, String>) -> usize {
+    let all: HashSet<&String> = parents.keys().chain(parents.values()).collect();
+    all.len().max(MIN_REGIONS)
+}
+
+/// A window that exceeds.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    /// Its length, buckets.
+    window: i64,
+    /// Its independent reports.
+    count: u64,
+    /// What the window's count is tested against.
+    counts: Counts,
+    /// z = 2(√c − √λ).
+    z: f64,
+}
+
+impl Hit {
+    fn secs(&self, bucket_ms: i64) -> u32 {
+        u32::try_from(self.window * bucket_ms / 1000).unwrap_or(u32::MAX)
+    }
+}
+
+/// The window tests of one key: its windows, its share of the false-alert
+/// budget and the floors.
+#[derive(Debug, Clone, Copy)]
+struct Tester {
+    windows: [i64; MAX_WINDOWS],
+    n: usize,
+    floor: f64,
+    buckets_per_day: f64,
+    /// Chance crossings a day allowed to each window of this key.
+    budget: f64,
+    dispersion: f64,
+    z: f64,
+    min_count: u64,
+    min_ratio: f64,
+    /// Buckets of history the key's baseline rests on.
+    memory: f64,
+    /// How far back a window's baseline is taken from, buckets.
+    lookback: i64,
+}
+
+impl Tester {
+    fn windows(&self) -> &[i64] {
+        &self.windows[..self.n]
+    }
+
+    fn longest(&self) -> i64 {
+        self.windows().last().copied().unwrap_or(1)
+    }
+
+    /// What the count of a window of `w` buckets is tested against when
+    /// the key's baseline is `mu` per bucket: a mean of the baseline (at
+    /// least the floor) times the window's length; and since the baseline
+    /// is itself estimated from about `memory` buckets, the rate is
+    /// uncertain (a Gamma of shape rate × memory + 1 around it), which
+    /// makes the count negative binomial — close to Poisson for a short
+    /// window or a busy key, wider for a long window on a sparse one —
+    /// with the configured dispersion on top.
+    fn model(&self, mu: f64, w: i64) -> Counts {
+        let rate = mu.max(self.floor);
+        let shape = rate * self.memory + 1.0;
+        Counts {
+            mean: rate * w as f64,
+            dispersion: self.dispersion + 1.0 / shape,
+        }
+    }
+
+    /// Whether `c` reports in a window of `w` buckets exceed; with the
+    /// window's z = 2(√c − √λ).
+    fn passes(&self, c: u64, counts: Counts, w: i64) -> Option<f64> {
+        let lambda = counts.mean;
+        if c < self.min_count || (c as f64) < self.min_ratio * lambda {
+            return None;
+        }
+        let z = 2.0 * ((c as f64).sqrt() - lambda.sqrt());
+        if z < self.z {
+            return None;
+        }
+        (chance_per_day(c, counts, w, self.buckets_per_day) <= self.budget).then_some(z)
+    }
+
+    /// The smallest count that exceeds in a window of `w` buckets.
+    fn minimum(&self, w: i64, counts: Counts) -> u64 {
+        let mut c = self.min_count;
+        while c < 10_000_000 && self.passes(c, counts, w).is_none() {
+            c = if c < 1000 { c + 1 } else { c + c / 100 };
+        }
+        c
+    }
+
+    /// The shortest window, at most `longest` buckets, that exceeds at
+    /// bucket `b` with baseline `mu` per bucket.
+    /// Buckets absorbed by a related key's alert count only with
+    /// `absorbed`.
+    fn exceeding(
+        &self,
+        closed: &VecDeque<Closed>,
+        b: i64,
+        mu: f64,
+        longest: i64,
+        absorbed: bool,
+    ) -> Option<Hit> {
+        let mut sums = [0u64; MAX_WINDOWS];
+        // Each window's baseline: the key's as the window began (its
+        // oldest bucket with reports), at most `lookback` ago, so that a
+        // burst building up slowly does not raise the baseline it is
+        // tested against, while a long window on a rising day (the
+        // morning) is not tested against the night's.
+        let mut before = [mu; MAX_WINDOWS];
+        let windows = self.windows();
+        for c in closed.iter().rev() {
+            let age = b - c.bucket;
+            if age >= self.longest() {
+                break;
+            }
+            if c.absorbed && !absorbed {
+                continue;
+            }
+            for ((sum, first), w) in sums.iter_mut().zip(before.iter_mut()).zip(windows) {
+                if age < *w {
+                    *sum += c.tally.count;
+                    if c.mu > 0.0 && age < self.lookback {
+                        *first = c.mu;
+                    }
+                }
+            }
+        }
+        windows
+            .iter()
+            .zip(sums.into_iter().zip(before))
+            .filter(|(w, _)| **w <= longest)
+            .find_map(|(&w, (c, mu))| {
+                let counts = self.model(mu, w);
+                self.passes(c, counts, w).map(|z| Hit {
+                    window: w,
+                    count: c,
+                    counts,
+                    z,
+                })
+            })
+    }
+
+    /// Where a burst found by `hit` at bucket `b` starts: the latest
+    /// bucket of its window from which on the window still holds the
+    /// count that exceeds (reports long before the burst are not part of
+    /// it).
+    fn start(&self, closed: &VecDeque<Closed>, b: i64, hit: &Hit) -> i64 {
+        let needed = self.minimum(hit.window, hit.counts);
+        let mut left = hit.count;
+        for c in closed
+            .iter()
+            .filter(|c| c.bucket > b - hit.window && !c.absorbed)
+        {
+            if left.saturating_sub(c.tally.count) < needed {
+                return c.bucket;
+            }
+            left -= c.tally.count;
+        }
+        b
     }
 }
 
@@ -967,5 +1437,8 @@ fn message(key: &Key, a: &OpenAlert, state: AlertState, bucket_ms: i64, now: &st
         first_post_id: first_id,
         first_seen: rfc3339(first_ts),
         emitted_at: now.to_string(),
+        window_secs: a.window_secs,
+        trigger: a.trigger,
+        confirmed: a.confirmed,
     }
 }

@@ -33,8 +33,9 @@ mod alert;
 mod config;
 mod detector;
 mod simhash;
+mod stats;
 
-pub use alert::{Alert, AlertQuery, AlertState, AlertStore, SCHEMA_VERSION};
-pub use config::{DetectorConfig, ThresholdOverrides, Thresholds};
+pub use alert::{Alert, AlertQuery, AlertState, AlertStore, SCHEMA_VERSION, Trigger};
+pub use config::{DetectorConfig, MAX_WINDOW_BUCKETS, MAX_WINDOWS, ThresholdOverrides, Thresholds};
 pub use detector::{Detector, Key, SnapshotError};
 pub use simhash::{distance, report_text, simhash};

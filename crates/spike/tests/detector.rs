@@ -48,8 +48,11 @@ fn a_burst_of_five_times_the_baseline_opens_an_alert_for_its_region_within_two_b
         "opened at minute {:.2}",
         open.at_min
     );
-    assert!(open.alert.count >= 40, "{}", open.alert.count);
-    assert!(open.alert.distinct_authors >= 40);
+    // The first minute of the burst (30 reports) is enough: the open
+    // message carries it.
+    assert!(open.alert.count >= 25, "{}", open.alert.count);
+    assert!(open.alert.distinct_authors >= 25);
+    assert_eq!(open.alert.window_secs, Some(60));
     assert!(
         open.alert.baseline < 2.0,
         "the region's baseline is ~0.5 a minute: {}",
@@ -437,7 +440,10 @@ fn thresholds_can_be_set_per_category() {
     assert_eq!(config.bucket_secs, 3600);
     let flood = config.thresholds("flood");
     assert_eq!((flood.z, flood.min_count), (4.0, 9));
-    assert_eq!(config.thresholds("fire").min_count, 5);
+    assert_eq!(
+        config.thresholds("fire").min_count,
+        yuqing_spike::Thresholds::default().min_count
+    );
     let err = config.set("thresholds.min_cout", "3").expect_err("typo");
     assert!(err.contains("`spike.thresholds.min_cout`"), "{err}");
     let err = config.set("categories.flood.zz", "3").expect_err("typo");
@@ -448,7 +454,7 @@ fn thresholds_can_be_set_per_category() {
     assert!(err.contains("spike.categories.flood"), "{err}");
     assert_eq!(
         config.thresholds("flood").k,
-        2,
+        yuqing_spike::Thresholds::default().k,
         "a failed set changes nothing"
     );
 }

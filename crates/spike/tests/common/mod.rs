@@ -214,14 +214,22 @@ pub fn summary(e: &[Emitted]) -> String {
     e.iter()
         .map(|e| {
             format!(
-                "{:.1} {} {} {:?} {} c={} z={}\n",
+                "{:.1} {} {} {:?} {} c={} z={} baseline={} window={:?} {}{}\n",
                 e.at_min,
                 e.alert.state.as_str(),
                 e.alert.category,
                 e.alert.region,
                 e.alert.window_start,
                 e.alert.count,
-                e.alert.z
+                e.alert.z,
+                e.alert.baseline,
+                e.alert.window_secs,
+                e.alert.trigger.as_str(),
+                if e.alert.confirmed {
+                    ""
+                } else {
+                    " (unconfirmed)"
+                },
             )
         })
         .collect()

@@ -73,8 +73,8 @@ pub struct Scratch {
     casualty_hits: Vec<(Casualty, u32, u32)>,
     harm_hits: Vec<Hit>,
     /// Harm mentions that stand (whole, not negated; casualty words with a
-    /// count), computed once per post when a category needs them.
-    harm: Vec<(u32, u32)>,
+    /// count), by start, computed once per post when a category needs them.
+    harm: Vec<Hit>,
     cue_hits: Vec<Hit>,
     main: Vec<f32>,
     support: Vec<f32>,
@@ -257,6 +257,14 @@ impl Lexicon {
         if scratch.term_hits.is_empty() && scratch.region_hits.is_empty() {
             return;
         }
+        // By start, so that the evidence near a term is found by a binary
+        // search rather than a walk over every hit of a long post.
+        if scratch.context_hits.len() > 1 {
+            scratch.context_hits.sort_unstable_by_key(|h| h.start);
+        }
+        if scratch.region_hits.len() > 1 {
+            scratch.region_hits.sort_unstable_by_key(|h| h.start);
+        }
 
         // Main terms first; support terms only count for categories a main
         // term opened, so they are only looked at for those.
@@ -359,15 +367,12 @@ impl Lexicon {
         if factor <= 0.0 {
             return;
         }
-        if term.rule != NO_RULE
-            && !self.rule_passes(
-                &self.rules[term.rule as usize],
-                h,
-                &scratch.context_hits,
-                analyzed,
-            )
-        {
-            return;
+        if term.rule != NO_RULE {
+            let rule = &self.rules[term.rule as usize];
+            let reach = rule.window.max(rule.topic_window).max(rule.negation_window);
+            if !self.rule_passes(rule, h, near(&scratch.context_hits, h, reach), analyzed) {
+                return;
+            }
         }
         // This occurrence stands: whatever it adds, it covers its span.
         scratch.covered.push(Covered {
@@ -430,14 +435,13 @@ impl Lexicon {
         // 空气质量).
         let apart = |c: &Hit| !(c.start >= h.start && c.end <= h.end);
         if !sets.is_empty()
-            && scratch
-                .context_hits
+            && near(&scratch.context_hits, h, window)
                 .iter()
                 .any(|c| sets.contains(&c.id) && apart(c) && within(text, h, *c, window))
         {
             return true;
         }
-        if scratch.region_hits.iter().any(|r| {
+        if near(&scratch.region_hits, h, window).iter().any(|r| {
             apart(r) && within(text, h, *r, window) && self.region_whole(analyzed, r.start, r.end)
         }) {
             return true;
@@ -459,7 +463,7 @@ impl Lexicon {
         for i in 0..scratch.harm_hits.len() {
             let Hit { start, end, .. } = scratch.harm_hits[i];
             if self.whole(analyzed, start, end) && !self.harm_negated(analyzed, start) {
-                scratch.harm.push((start, end));
+                scratch.harm.push(Hit { id: 0, start, end });
             }
         }
         for i in 0..scratch.casualty_hits.len() {
@@ -467,34 +471,37 @@ impl Lexicon {
             if self.whole(analyzed, start, end)
                 && count_near(text, start as usize, end as usize).is_some_and(|n| n > 0)
             {
-                scratch.harm.push((start, end));
+                scratch.harm.push(Hit { id: 0, start, end });
             }
         }
         if scratch.harm.is_empty() {
             return;
         }
+        scratch.harm.sort_unstable_by_key(|h| h.start);
         for i in 0..scratch.touched.len() {
             let c = scratch.touched[i] as usize;
             let category = &self.categories[c];
             if category.harm <= 0.0 || scratch.main[c] <= 0.0 {
                 continue;
             }
-            let near = scratch.covered.iter().any(|k| {
-                k.category as usize == c
-                    && !k.support
-                    && scratch.harm.iter().any(|&(start, end)| {
-                        let m = Hit { id: 0, start, end };
-                        let t = Hit {
-                            id: 0,
-                            start: k.start,
-                            end: k.end,
-                        };
+            let harmed = scratch.covered.iter().any(|k| {
+                if k.category as usize != c || k.support {
+                    return false;
+                }
+                let t = Hit {
+                    id: 0,
+                    start: k.start,
+                    end: k.end,
+                };
+                near(&scratch.harm, t, category.harm_window)
+                    .iter()
+                    .any(|m| {
                         // Harm inside the term is the term itself (中毒).
-                        !(start >= k.start && end <= k.end)
-                            && within(text, t, m, category.harm_window)
+                        !(m.start >= k.start && m.end <= k.end)
+                            && within(text, t, *m, category.harm_window)
                     })
             });
-            if near {
+            if harmed {
                 scratch.main[c] += category.harm;
             }
         }
@@ -863,6 +870,25 @@ fn in_scare_quotes(text: &str, h: Hit) -> bool {
         }
         _ => false,
     }
+}
+
+/// Longest context word, casualty word or region name, in bytes (32
+/// characters of at most 4 bytes): how far before a window a hit that
+/// reaches into it may start.
+const LONGEST_WORD_BYTES: u32 = 32 * 4;
+
+/// The hits (sorted by start) that may lie within `window` characters of
+/// `h`: a binary search on byte positions, generous by the widest
+/// characters; [`within`] decides.
+fn near(hits: &[Hit], h: Hit, window: u32) -> &[Hit] {
+    let reach = window.saturating_mul(4);
+    let from = h
+        .start
+        .saturating_sub(reach.saturating_add(LONGEST_WORD_BYTES));
+    let to = h.end.saturating_add(reach);
+    let a = hits.partition_point(|c| c.start < from);
+    let b = a + hits[a..].partition_point(|c| c.start <= to);
+    &hits[a..b]
 }
 
 /// Whether context hit `c` is within `window` characters of term hit `h`

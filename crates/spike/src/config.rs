@@ -130,6 +130,12 @@ pub struct DetectorConfig {
     /// no event arrives for a bucket's time, so that alerts resolve in a
     /// silence. `yuqing backtest` never does.
     pub idle_advance: bool,
+    /// Test a key's windows as each report arrives, with the minute still
+    /// open, and open an alert the moment one exceeds, instead of when the
+    /// minute closes (up to a bucket plus the allowed lateness later). The
+    /// same alert either way: a window that exceeds with part of its last
+    /// bucket exceeds with all of it.
+    pub open_on_arrival: bool,
     /// Defaults for every category.
     pub thresholds: Thresholds,
     /// Overrides per category id: the keys given replace those of
@@ -224,6 +230,7 @@ impl Default for DetectorConfig {
             max_keys: 20_000,
             evict_idle_hours: 48,
             idle_advance: true,
+            open_on_arrival: true,
             thresholds: Thresholds::default(),
             categories: BTreeMap::new(),
         }

@@ -315,6 +315,9 @@ pub struct Detector {
     /// Distinct regions of the hierarchy: the region keys of a category
     /// share half its false-alert budget.
     regions: usize,
+    /// Keys that received a report since their windows were last tested
+    /// on arrival (`open_on_arrival`).
+    touched: BTreeSet<Key>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -376,6 +379,7 @@ impl Detector {
             last_evict: i64::MIN / 2,
             event_clock: false,
             resolved,
+            touched: BTreeSet::new(),
         }
     }
 
@@ -547,6 +551,9 @@ impl Detector {
                     state.recent.pop_front();
                 }
                 tally.add_report(&report, c.score, &c.terms);
+                if self.config.open_on_arrival {
+                    self.touched.insert(key.clone());
+                }
                 self.data.entry(b).or_default().insert(key);
             }
         }
@@ -589,7 +596,173 @@ impl Detector {
             return Vec::new();
         };
         let watermark = event_ms.min(max_ts) - i64::from(self.config.allowed_lateness_secs) * 1000;
-        self.close_until(watermark.div_euclid(self.bucket_ms))
+        let mut out = self.close_until(watermark.div_euclid(self.bucket_ms));
+        if self.config.open_on_arrival {
+            out.extend(self.open_on_arrival());
+        }
+        out
+    }
+
+    /// Tests the windows of the keys that received reports, with their
+    /// newest bucket still open, and opens the alerts whose windows
+    /// already exceed: the alert the bucket's close would open, opened as
+    /// soon as its report arrived. (Counts only grow while a bucket is
+    /// open, and the baseline a window is tested against does not move
+    /// until it closes, so an alert opened here is one the close would
+    /// have opened; only earlier.)
+    fn open_on_arrival(&mut self) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let Some(next_close) = self.next_close else {
+            return out;
+        };
+        let touched = std::mem::take(&mut self.touched);
+        let (alpha, w, bucket_ms) = (self.alpha, self.config.seasonal_weight, self.bucket_ms);
+        let mut candidates: Vec<(Key, i64, Hit, Closed)> = Vec::new();
+        for key in touched {
+            if self.alerting.contains(&key)
+                || self
+                    .alerting
+                    .iter()
+                    .any(|k| k != &key && self.is_related(k, &key))
+            {
+                continue;
+            }
+            let thresholds = self.thresholds(&key.category);
+            let mut tester = self.tester(&key, &thresholds);
+            let warmup = i64::from(self.config.warmup_buckets);
+            let started = self.started;
+            let Some(state) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            // One open bucket: the newest. With an older one still open
+            // (within the allowed lateness), the older closes first; the
+            // key is tested again then.
+            let b = match (state.open.len(), state.open.keys().next()) {
+                (1, Some(&b)) => b,
+                (0, _) => continue,
+                _ => {
+                    self.touched.insert(key);
+                    continue;
+                }
+            };
+            if b < next_close
+                || b < state.cooldown_until
+                || started.is_some_and(|s| b < s + warmup)
+                || state.alert.is_some()
+            {
+                continue;
+            }
+            let Some(tally) = state.open.get(&b).cloned() else {
+                continue;
+            };
+            let mu = baseline_at(state, b, alpha, w, bucket_ms, false).max(1e-3);
+            tester.memory = 1.0 / alpha.max(1.0 / (PRIOR_WEIGHT + state.history));
+            let mut closed = state.closed.clone();
+            closed.push_back(Closed {
+                bucket: b,
+                tally,
+                z: 0.0,
+                exceed: true,
+                absorbed: false,
+                mu,
+            });
+            let Some(hit) = tester.exceeding(&closed, b, mu, tester.longest(), false) else {
+                continue;
+            };
+            // `k` of the last `n` buckets must exceed (this one does).
+            let n = i64::from(thresholds.n);
+            let exceeding = closed
+                .iter()
+                .rev()
+                .take_while(|c| c.bucket > b - n)
+                .filter(|c| c.exceed)
+                .count() as u32;
+            if exceeding < thresholds.k {
+                continue;
+            }
+            if let Some(last) = closed.pop_back() {
+                candidates.push((key, b, hit, last));
+            }
+        }
+        if candidates.is_empty() {
+            return out;
+        }
+        let now = match (self.event_clock, self.max_ts) {
+            (true, Some(max_ts)) => rfc3339(max_ts),
+            _ => Timestamp::now().to_string(),
+        };
+        // The most specific key first, as when buckets close.
+        candidates.sort_by_key(|(k, ..)| std::cmp::Reverse(self.depth(k)));
+        for (key, b, hit, open) in candidates {
+            if self
+                .alerting
+                .iter()
+                .any(|k| k != &key && self.is_related(k, &key))
+                || self.narrower_holds_most(&key, b, &hit)
+            {
+                continue;
+            }
+            let thresholds = self.thresholds(&key.category);
+            let tester = self.tester(&key, &thresholds);
+            let Some(state) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let mut closed = state.closed.clone();
+            closed.push_back(open.clone());
+            let start = tester.start(&closed, b, &hit);
+            // The alert holds the closed buckets of the burst; the open
+            // one joins it when it closes. The message counts both.
+            let mut tally = Tally::default();
+            for c in state
+                .closed
+                .iter()
+                .filter(|c| c.bucket >= start && !c.absorbed)
+            {
+                tally.merge(&c.tally);
+            }
+            let baseline = baseline_at(state, b, alpha, w, bucket_ms, true);
+            let mut alert = OpenAlert {
+                id: alert_id(&key, start * bucket_ms),
+                start_bucket: start,
+                last_bucket: b,
+                last_active: b,
+                tally,
+                baseline,
+                z_max: hit.z,
+                emitted_count: 0,
+                emitted_level: Level::Blue,
+                emitted_bucket: b,
+                emitted_regions: BTreeSet::new(),
+                trigger: Trigger::Burst,
+                confirmed: true,
+                window_secs: Some(hit.secs(bucket_ms)),
+            };
+            let mut shown = alert.clone();
+            shown.tally.merge(&open.tally);
+            shown.emitted_count = shown.tally.count;
+            alert.emitted_count = shown.tally.count;
+            alert.emitted_level = alert_level(&shown.tally);
+            alert.emitted_regions = shown.tally.regions_with(thresholds.update_region_reports);
+            out.push(message(&key, &shown, AlertState::Open, bucket_ms, &now));
+            state.alert = Some(alert);
+            // The related keys' reports since the start are this
+            // incident's.
+            let related: Vec<Key> = self
+                .keys
+                .keys()
+                .filter(|k| *k != &key && self.is_related(k, &key))
+                .cloned()
+                .collect();
+            for r in related {
+                if let Some(s) = self.keys.get_mut(&r) {
+                    for c in s.closed.iter_mut().filter(|c| c.bucket >= start) {
+                        c.absorbed = true;
+                    }
+                }
+            }
+            self.alerting.insert(key);
+        }
+        out
     }
 
     /// For a live stream in a silence: moves event time on by the wall
@@ -658,6 +831,31 @@ impl Detector {
         }
         self.next_close = Some(nc);
         out
+    }
+
+    /// Whether most of the reports in `hit`'s window of `key` (a category
+    /// or a province) name one narrower region: then the alert is that
+    /// region's, and it opens when that region's own window exceeds (on
+    /// arrival or when the bucket closes), not now for the wider key.
+    fn narrower_holds_most(&self, key: &Key, b: i64, hit: &Hit) -> bool {
+        let depth = self.depth(key);
+        self.keys.iter().any(|(k, state)| {
+            if k == key || self.depth(k) <= depth || !self.is_related(k, key) {
+                return false;
+            }
+            let closed: u64 = state
+                .closed
+                .iter()
+                .filter(|c| c.bucket > b - hit.window)
+                .map(|c| c.tally.count)
+                .sum();
+            let open: u64 = state
+                .open
+                .range(b - hit.window + 1..)
+                .map(|(_, t)| t.count)
+                .sum();
+            2 * (closed + open) > hit.count
+        })
     }
 
     fn is_related(&self, a: &Key, b: &Key) -> bool {

@@ -574,3 +574,68 @@ fn windows_and_budgets_are_settings() {
         assert!(err.contains(says), "{key} = {value}: {err}");
     }
 }
+
+#[test]
+fn an_alert_opens_as_the_report_that_makes_it_arrives_and_is_the_alert_the_minutes_close_would_open()
+ {
+    // A quiet category (one report an hour), then five witnesses within
+    // twenty seconds in the middle of minute 200: with the windows tested
+    // on arrival the alert opens at the third or fourth report, in that
+    // minute; tested only when buckets close, 15 s after the minute ends.
+    // Either way it is the same alert, with the same reports.
+    let run = |open_on_arrival: bool| {
+        let mut s = Stream::new(11);
+        background(&mut s, 300, "violence", |_| 1.0 / 60.0);
+        let mut posts = std::mem::take(&mut s.posts);
+        for i in 0..5 {
+            posts.push(report(
+                &mut s,
+                200.4 + f64::from(i) * 0.06,
+                "violence",
+                None,
+                Level::Blue,
+            ));
+        }
+        let posts = sorted(posts);
+        let config = DetectorConfig {
+            open_on_arrival,
+            ..DetectorConfig::default()
+        };
+        let mut d = Detector::new(config, parents());
+        d.use_event_clock();
+        run_clocked(&mut d, &posts, 300)
+    };
+    let early = run(true);
+    let late = run(false);
+    let (e, l) = (opens(&early), opens(&late));
+    assert_eq!(e.len(), 1, "{}", summary(&early));
+    assert_eq!(l.len(), 1, "{}", summary(&late));
+    assert!(
+        e[0].at_min < 200.7,
+        "opened on arrival at minute {:.2}",
+        e[0].at_min
+    );
+    assert!(
+        l[0].at_min >= 201.25,
+        "opened at the close at minute {:.2}",
+        l[0].at_min
+    );
+    assert!(
+        ms(&e[0].alert.emitted_at) < T0 + 201 * MIN,
+        "stamped when its report arrived: {}",
+        e[0].alert.emitted_at
+    );
+    assert_eq!(e[0].alert.alert_id, l[0].alert.alert_id);
+    assert_eq!(e[0].alert.window_secs, l[0].alert.window_secs);
+    assert!(e[0].alert.count >= 3 && e[0].alert.count <= l[0].alert.count);
+    // The same lifecycle afterwards: the same reports in the end, one
+    // resolution.
+    let resolved = |v: &[Emitted]| -> Vec<(String, u64)> {
+        v.iter()
+            .filter(|m| m.alert.state == AlertState::Resolved)
+            .map(|m| (m.alert.alert_id.clone(), m.alert.count))
+            .collect()
+    };
+    assert_eq!(resolved(&early), resolved(&late));
+    assert_eq!(resolved(&early).len(), 1, "{}", summary(&early));
+}

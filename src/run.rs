@@ -65,6 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (http_done, http_stop) = tokio::sync::watch::channel(false);
     let server = if config.http.enabled {
         let health = pipeline.health();
+        pipeline
+            .index()
+            .set_query_fields(yuqing_server::params::query_fields(pipeline.lexicon()));
         let state = AppState {
             index: pipeline.index(),
             lexicon: pipeline.lexicon(),

@@ -98,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let index = Arc::new(index);
     let lexicon = Arc::new(SharedLexicon::new(lexicon));
+    index.set_query_fields(yuqing_server::params::query_fields(Arc::clone(&lexicon)));
     let reloader = Reloader::new(
         Arc::clone(&lexicon),
         Arc::clone(&index),

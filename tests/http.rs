@@ -704,3 +704,79 @@ fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
     assert!(out.status.success());
     assert!(!bare.join("alerts.jsonl").exists());
 }
+
+#[test]
+fn unbounded_ranges_match_every_post() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start(dir.path());
+    let total = |q: &str| {
+        let (status, body) = s.get("/api/v1/search", &[("q", q)]);
+        assert_eq!(status, 200, "{q}: {body}");
+        body["total"].as_u64().unwrap()
+    };
+    assert_eq!(total("ts:[* TO *]"), 6);
+    assert_eq!(total("score:[* TO *]"), 6);
+    assert_eq!(total("ts:{* TO *}"), 6);
+    // Half-open ranges as before.
+    assert_eq!(total("ts:[2024-07-02T00:00:00Z TO *]"), 3);
+    assert_eq!(total("ts:[* TO 2024-07-02T00:00:00Z}"), 3);
+    // Combined with other terms.
+    assert_eq!(total("爆炸 AND ts:[* TO *]"), 2);
+}
+
+#[test]
+fn fields_inside_q_get_the_checks_and_aliases_of_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start(dir.path());
+    // An alias resolves as it does for `region=`.
+    assert_eq!(s.ids(&[("q", "region:滁州")]), s.ids(&[("region", "滁州")]));
+    assert_eq!(s.ids(&[("q", "region:滁州")]), vec!["blast-tw", "blast"]);
+    assert_eq!(
+        s.ids(&[("q", "region:\"滁州\"")]),
+        vec!["blast-tw", "blast"]
+    );
+    assert_eq!(
+        s.ids(&[("q", "爆炸 AND region:滁州市")]),
+        vec!["blast-tw", "blast"]
+    );
+    assert_eq!(s.ids(&[("q", "category:traffic")]), vec!["crash"]);
+    assert_eq!(s.ids(&[("q", "level:yellow")]), vec!["blast"]);
+    // Unknown values are a 400 naming the field and the value.
+    for (q, wanted) in [
+        ("level:purple", "field `level`: unknown level `purple`"),
+        (
+            "category:firex",
+            "field `category`: unknown category `firex`",
+        ),
+        ("region:火星", "field `region`: unknown region `火星`"),
+        ("爆炸 OR region:IN [滁州 火星]", "unknown region `火星`"),
+    ] {
+        let (status, body) = s.get("/api/v1/search", &[("q", q)]);
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(body["error"]["code"], "bad_query", "{q}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(wanted), "{q}: {message}");
+    }
+    // The same checks for `yuqing search`.
+    let out = yuqing()
+        .args([
+            "search",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "region:滁州",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("2 posts match"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

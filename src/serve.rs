@@ -38,6 +38,17 @@ pub struct Args {
     /// prints them.
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; a slower one is
+    /// disconnected.
+    #[arg(long, value_name = "SECS", default_value_t = yuqing_server::conn::DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay silent (between requests, or with an
+    /// answer left unread) before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = yuqing_server::conn::DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = yuqing_server::conn::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 #[derive(serde::Deserialize)]
@@ -92,6 +103,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
     let alerts = AlertStore::follow(&alerts_path, 100_000)
         .with_context(|| format!("reading the alerts in {}", alerts_path.display()))?;
+    let limits = yuqing_server::Limits::new(
+        args.header_read_timeout_secs,
+        args.idle_timeout_secs,
+        args.max_connections,
+    )
+    .map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
     let auth = match &args.tokens {
         Some(p) => load_tokens(p)?,
         None => Auth::default(),
@@ -143,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        yuqing_server::serve_until(listener, ops, state, stop)
+        yuqing_server::serve_until(listener, ops, state, limits, stop)
             .await
             .context("serving HTTP")
     })?;

@@ -34,8 +34,8 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     pub ops_addr: Option<String>,
     /// Require bearer tokens for `/api/v1/*`: a TOML file of
-    /// `[[tokens]]` entries (`name`, `sha256`, `role`), as `yuqing token new`
-    /// prints them.
+    /// `[[http.tokens]]` entries (`name`, `sha256`, `role`) as `yuqing token
+    /// new` prints them (`[[tokens]]` is accepted too).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
     /// Seconds a client has to send a request's headers; a slower one is
@@ -51,9 +51,20 @@ pub struct Args {
     pub max_connections: usize,
 }
 
+/// A `--tokens` file: `[[http.tokens]]` entries (the shape of the pipeline
+/// configuration, which `yuqing token new` prints), or `[[tokens]]`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<yuqing_pipeline::TokenConfig>,
+    #[serde(default)]
+    http: Option<HttpTokens>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpTokens {
     #[serde(default)]
     tokens: Vec<yuqing_pipeline::TokenConfig>,
 }
@@ -64,9 +75,11 @@ fn load_tokens(path: &std::path::Path) -> anyhow::Result<Auth> {
         .with_context(|| format!("reading the tokens in {}", path.display()))?;
     let file: TokensFile = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
+    let nested = file.http.map(|h| h.tokens).unwrap_or_default();
     Auth::new(
         file.tokens
             .iter()
+            .chain(&nested)
             .map(|t| (t.name.as_str(), t.sha256.as_str(), t.role.as_str())),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

@@ -1015,3 +1015,106 @@ fn fields_inside_q_get_the_checks_and_aliases_of_the_parameters() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `yuqing token new`: (the token, the configuration entry it prints).
+fn new_token(name: &str, role: &str) -> (String, String) {
+    let out = yuqing()
+        .args(["token", "new", "--name", name, "--role", role])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = stderr[stderr.find("[[http.tokens]]").expect("an entry")..].to_string();
+    (token, entry)
+}
+
+#[test]
+fn tokens_are_checked_before_routing_and_the_printed_entry_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    // A name that would break out of its string, and the entry, as printed,
+    // in a `--tokens` file.
+    let hostile = "x\"\n[evil]\nrole = \"admin";
+    let (token, entry) = new_token(hostile, "analyst");
+    let parsed: toml::Value = toml::from_str(&entry).unwrap();
+    let table = parsed.as_table().unwrap();
+    assert_eq!(table.keys().collect::<Vec<_>>(), vec!["http"], "{entry}");
+    let tokens = parsed["http"]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{entry}");
+    assert_eq!(tokens[0]["name"].as_str(), Some(hostile));
+    assert_eq!(tokens[0]["role"].as_str(), Some("analyst"));
+    let file = dir.path().join("tokens.toml");
+    std::fs::write(&file, &entry).unwrap();
+    let s = Server::start_with(dir.path(), &["--tokens", file.to_str().unwrap()]);
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+        let (status, answer) = raw_request(&s, request.as_bytes());
+        (status, raw_body(&answer))
+    };
+    // Unknown routes: 401 without a token, 404 with one.
+    let (status, body) = get("/api/v1/nothing", None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = get("/api/v2/search", None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = get("/api/v1/nothing", Some(&token));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = get("/api/v1/search", Some(&token));
+    assert_eq!(status, 200);
+    // An analyst token on an unknown admin route: 403, as on a known one.
+    let (status, _) = get("/api/v1/admin/nothing", Some(&token));
+    assert_eq!(status, 403);
+    drop(s);
+
+    // The older `[[tokens]]` shape is accepted too.
+    let (token2, entry2) = new_token("bob", "admin");
+    let plain = entry2.replace("[[http.tokens]]", "[[tokens]]");
+    std::fs::write(&file, format!("{plain}\n{entry}")).unwrap();
+    let s = Server::start_with(dir.path(), &["--tokens", file.to_str().unwrap()]);
+    for t in [&token, &token2] {
+        let request = format!(
+            "GET /api/v1/search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(raw_request(&s, request.as_bytes()).0, 200);
+    }
+    drop(s);
+
+    // The same token listed twice with another role is refused, naming both.
+    let hash = tokens[0]["sha256"].as_str().unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{entry}\n[[http.tokens]]\nname = \"mallory\"\nsha256 = \"{hash}\"\nrole = \"admin\"\n"
+        ),
+    )
+    .unwrap();
+    let out = yuqing()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--tokens",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("token `mallory`: the same sha256 as token `x\"")
+            && err.contains("list each token once"),
+        "{err}"
+    );
+}

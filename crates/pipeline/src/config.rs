@@ -568,7 +568,16 @@ impl PipelineConfig {
                 return Err(error(format!("`http.{key}` must be at least 1")));
             }
         }
-        for t in &config.http.tokens {
+        for (i, t) in config.http.tokens.iter().enumerate() {
+            if let Some(first) = config.http.tokens[..i]
+                .iter()
+                .find(|o| o.sha256.trim().eq_ignore_ascii_case(t.sha256.trim()))
+            {
+                return Err(error(format!(
+                    "`http.tokens` `{}`: the same sha256 as `{}`; list each token once, with one role",
+                    t.name, first.name
+                )));
+            }
             if !["analyst", "admin"].contains(&t.role.as_str()) {
                 return Err(error(format!(
                     "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
@@ -666,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn http_limits_are_checked() {
+    fn http_limits_and_tokens_are_checked() {
         let base = "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n";
         let c = parse(&format!(
             "{base}[http]\nheader_read_timeout_secs = 5\nidle_timeout_secs = 7\nmax_connections = 9\n"
@@ -684,6 +693,17 @@ mod tests {
         assert!(
             e.message
                 .contains("`http.idle_timeout_secs` must be at least 1"),
+            "{e}"
+        );
+        let hash = "ab".repeat(32);
+        let e = parse(&format!(
+            "{base}[[http.tokens]]\nname = \"a\"\nsha256 = \"{hash}\"\nrole = \"analyst\"\n[[http.tokens]]\nname = \"b\"\nsha256 = \"{}\"\nrole = \"admin\"\n",
+            hash.to_uppercase()
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("`http.tokens` `b`: the same sha256 as `a`"),
             "{e}"
         );
     }

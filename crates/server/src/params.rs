@@ -62,6 +62,12 @@ pub fn pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)
     }
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if k.is_empty() {
+            return Err(err(
+                "query string",
+                format!("`={v}`: a value without a parameter name"),
+            ));
+        }
         if !allowed.contains(&k.as_ref()) {
             return Err(err(
                 &k,

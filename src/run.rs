@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use yuqing_pipeline::{LogFormat, Pipeline, PipelineConfig, RunOutcome};
-use yuqing_server::{AppState, Auth, Reloader};
+use yuqing_server::{AppState, Auth, Limits, Reloader};
 
 /// Arguments of `yuqing run`.
 #[derive(clap::Args)]
@@ -65,6 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (http_done, http_stop) = tokio::sync::watch::channel(false);
     let server = if config.http.enabled {
         let health = pipeline.health();
+        pipeline
+            .index()
+            .set_query_fields(yuqing_server::params::query_fields(pipeline.lexicon()));
         let state = AppState {
             index: pipeline.index(),
             lexicon: pipeline.lexicon(),
@@ -91,8 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("yuqing run: API on http://{local}");
         tracing::info!(addr = %local, "listening");
         let stop = http_stop.clone();
+        let limits = http_limits(&config.http)?;
         Some(runtime.spawn(async move {
-            if let Err(e) = yuqing_server::serve_until(listener, ops, state, stop).await {
+            if let Err(e) = yuqing_server::serve_until(listener, ops, state, limits, stop).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }))
@@ -162,4 +166,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), server).await });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection limits of `[http]`.
+fn http_limits(http: &yuqing_pipeline::config::HttpConfig) -> anyhow::Result<Limits> {
+    Limits::new(
+        http.header_read_timeout_secs,
+        http.idle_timeout_secs,
+        http.max_connections,
+    )
+    .map_err(|e| anyhow::anyhow!("http.{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pipeline_defaults_of_http_limits_are_the_servers() {
+        let http = yuqing_pipeline::config::HttpConfig::default();
+        assert_eq!(
+            super::http_limits(&http).unwrap(),
+            yuqing_server::Limits::default()
+        );
+    }
 }

@@ -59,6 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    {
+        let lexicon = std::sync::Arc::clone(&lexicon);
+        index.set_query_fields(std::sync::Arc::new(move |field: &str, value: &str| {
+            yuqing_server::params::query_field(field, value, &lexicon)
+        }));
+    }
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("q", &args.query);
     query.append_pair("limit", &args.limit.to_string());

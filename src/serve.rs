@@ -34,15 +34,37 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     pub ops_addr: Option<String>,
     /// Require bearer tokens for `/api/v1/*`: a TOML file of
-    /// `[[tokens]]` entries (`name`, `sha256`, `role`), as `yuqing token new`
-    /// prints them.
+    /// `[[http.tokens]]` entries (`name`, `sha256`, `role`) as `yuqing token
+    /// new` prints them (`[[tokens]]` is accepted too).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; a slower one is
+    /// disconnected.
+    #[arg(long, value_name = "SECS", default_value_t = yuqing_server::conn::DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay silent (between requests, or with an
+    /// answer left unread) before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = yuqing_server::conn::DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = yuqing_server::conn::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// A `--tokens` file: `[[http.tokens]]` entries (the shape of the pipeline
+/// configuration, which `yuqing token new` prints), or `[[tokens]]`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<yuqing_pipeline::TokenConfig>,
+    #[serde(default)]
+    http: Option<HttpTokens>,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokensFile {
+struct HttpTokens {
     #[serde(default)]
     tokens: Vec<yuqing_pipeline::TokenConfig>,
 }
@@ -53,9 +75,11 @@ fn load_tokens(path: &std::path::Path) -> anyhow::Result<Auth> {
         .with_context(|| format!("reading the tokens in {}", path.display()))?;
     let file: TokensFile = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
+    let nested = file.http.map(|h| h.tokens).unwrap_or_default();
     Auth::new(
         file.tokens
             .iter()
+            .chain(&nested)
             .map(|t| (t.name.as_str(), t.sha256.as_str(), t.role.as_str())),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -92,12 +116,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
     let alerts = AlertStore::follow(&alerts_path, 100_000)
         .with_context(|| format!("reading the alerts in {}", alerts_path.display()))?;
+    let limits = yuqing_server::Limits::new(
+        args.header_read_timeout_secs,
+        args.idle_timeout_secs,
+        args.max_connections,
+    )
+    .map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
     let auth = match &args.tokens {
         Some(p) => load_tokens(p)?,
         None => Auth::default(),
     };
     let index = Arc::new(index);
     let lexicon = Arc::new(SharedLexicon::new(lexicon));
+    index.set_query_fields(yuqing_server::params::query_fields(Arc::clone(&lexicon)));
     let reloader = Reloader::new(
         Arc::clone(&lexicon),
         Arc::clone(&index),
@@ -142,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        yuqing_server::serve_until(listener, ops, state, stop)
+        yuqing_server::serve_until(listener, ops, state, limits, stop)
             .await
             .context("serving HTTP")
     })?;

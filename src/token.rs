@@ -23,6 +23,31 @@ pub enum Command {
     Hash,
 }
 
+/// The `[[http.tokens]]` entry accepting a token, written by the TOML
+/// serializer so that any name is quoted and escaped.
+fn entry(name: &str, sha256: &str, role: &str) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        name: &'a str,
+        sha256: &'a str,
+        role: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Http<'a> {
+        tokens: [Entry<'a>; 1],
+    }
+    #[derive(serde::Serialize)]
+    struct Snippet<'a> {
+        http: Http<'a>,
+    }
+    toml::to_string(&Snippet {
+        http: Http {
+            tokens: [Entry { name, sha256, role }],
+        },
+    })
+    .context("writing the configuration entry")
+}
+
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::New { name, role } => {
@@ -33,9 +58,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
             );
             let hash = yuqing_server::auth::hash_hex(&token);
+            let entry = entry(&name, &hash, &role)?;
             println!("{token}");
             eprintln!(
-                "yuqing token: give the line above to {name} (it is not stored anywhere); add to the pipeline configuration:\n\n[[http.tokens]]\nname = \"{name}\"\nsha256 = \"{hash}\"\nrole = \"{role}\"\n"
+                "yuqing token: give the line above to its holder (it is not stored anywhere); add to the pipeline configuration or the `serve --tokens` file:\n\n{entry}"
             );
         }
         Command::Hash => {

@@ -19,6 +19,11 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// With more options of `yuqing serve`.
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = yuqing()
             .args([
                 "serve",
@@ -27,6 +32,7 @@ impl Server {
                 "--addr",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -703,4 +709,412 @@ fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
         .unwrap();
     assert!(out.status.success());
     assert!(!bare.join("alerts.jsonl").exists());
+}
+
+/// `host:port` of a server's base URL.
+fn host_port(s: &Server) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
+/// Sends `request` as raw bytes and reads until the server closes (or 10 s
+/// pass): (status, headers and body as text).
+fn raw_request(s: &Server, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host_port(s)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The JSON body of a raw answer.
+fn raw_body(answer: &str) -> Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+/// How long the server takes to close a connection on which `send` writes
+/// (`None`: still open after `within`).
+fn closed_after(
+    s: &Server,
+    within: std::time::Duration,
+    mut send: impl FnMut(&mut std::net::TcpStream, usize),
+) -> Option<std::time::Duration> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(host_port(s)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut step = 0;
+    while started.elapsed() < within {
+        send(&mut stream, step);
+        step += 1;
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn a_client_sending_its_headers_slowly_is_disconnected() {
+    use std::io::Write;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start_with(
+        dir.path(),
+        &[
+            "--header-read-timeout-secs",
+            "2",
+            "--idle-timeout-secs",
+            "60",
+        ],
+    );
+    // One header byte every 200 ms: never idle, never done.
+    let request = b"GET /api/v1/search HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let closed = closed_after(&s, Duration::from_secs(20), |stream, i| {
+        if i < request.len() {
+            let _ = stream.write_all(&request[i..=i]);
+        }
+    });
+    let closed = closed.expect("a slow-header client is disconnected");
+    assert!(
+        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(8),
+        "{closed:?}"
+    );
+    // A client sending its request at once is answered as before.
+    assert_eq!(s.ids(&[("q", "爆炸")]).len(), 2);
+}
+
+#[test]
+fn a_silent_connection_is_closed_and_connections_are_capped() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    // Idle: a connection that says nothing is closed after the idle timeout
+    // (here shorter than the header timeout).
+    let s = Server::start_with(
+        dir.path(),
+        &[
+            "--header-read-timeout-secs",
+            "60",
+            "--idle-timeout-secs",
+            "2",
+        ],
+    );
+    let closed = closed_after(&s, Duration::from_secs(20), |_, _| {})
+        .expect("a silent connection is closed");
+    assert!(
+        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(8),
+        "{closed:?}"
+    );
+    drop(s);
+
+    // The cap: two silent connections hold both slots; a third is answered
+    // 503 in JSON; once one closes, requests are answered again.
+    let s = Server::start_with(dir.path(), &["--max-connections", "2"]);
+    let first = std::net::TcpStream::connect(host_port(&s)).unwrap();
+    let second = std::net::TcpStream::connect(host_port(&s)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, answer) = raw_request(&s, b"GET /api/v1/search HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(raw_body(&answer)["error"]["code"], "overloaded", "{answer}");
+    drop(first);
+    drop(second);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.ids(&[("q", "爆炸")]).len(), 2);
+
+    // Zero is refused, naming the option.
+    let out = yuqing()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--max-connections",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--max-connections must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_error_under_api_is_the_json_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start(dir.path());
+    let long_target = format!("/api/v1/search?q={}", "a".repeat(40_000));
+    let big_header = format!("X-Big: {}\r\n", "a".repeat(40_000));
+    let many_headers: String = (0..150).map(|i| format!("X-{i}: 1\r\n")).collect();
+    // (request, status, code)
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            "POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n".into(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET /api/v1/admin/reload HTTP/1.1\r\nHost: x\r\n".into(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET /api/v1/posts/%FF%FE HTTP/1.1\r\nHost: x\r\n".into(),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET /api/v1/alerts/%C3%28 HTTP/1.1\r\nHost: x\r\n".into(),
+            400,
+            "bad_request",
+        ),
+        (
+            format!("GET {long_target} HTTP/1.1\r\nHost: x\r\n"),
+            414,
+            "uri_too_long",
+        ),
+        (
+            format!("GET /api/v1/search HTTP/1.1\r\nHost: x\r\n{big_header}"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!("GET /api/v1/search HTTP/1.1\r\nHost: x\r\n{many_headers}"),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (head, status, code) in cases {
+        let request = format!("{head}Connection: close\r\n\r\n");
+        let (got, answer) = raw_request(&s, request.as_bytes());
+        let shown: String = answer.chars().take(300).collect();
+        assert_eq!(got, status, "{shown}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{shown}"
+        );
+        let body = raw_body(&answer);
+        assert_eq!(body["error"]["code"], code, "{shown}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{shown}"
+        );
+    }
+    let (_, answer) = raw_request(
+        &s,
+        b"POST /api/v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let message = raw_body(&answer)["error"]["message"].to_string();
+    assert!(message.contains("method POST"), "{message}");
+    let (_, answer) = raw_request(
+        &s,
+        b"GET /api/v1/posts/%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let message = raw_body(&answer)["error"]["message"].to_string();
+    assert!(message.contains("post id"), "{message}");
+}
+
+#[test]
+fn unbounded_ranges_match_every_post() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start(dir.path());
+    let total = |q: &str| {
+        let (status, body) = s.get("/api/v1/search", &[("q", q)]);
+        assert_eq!(status, 200, "{q}: {body}");
+        body["total"].as_u64().unwrap()
+    };
+    assert_eq!(total("ts:[* TO *]"), 6);
+    assert_eq!(total("score:[* TO *]"), 6);
+    assert_eq!(total("ts:{* TO *}"), 6);
+    // Half-open ranges as before.
+    assert_eq!(total("ts:[2024-07-02T00:00:00Z TO *]"), 3);
+    assert_eq!(total("ts:[* TO 2024-07-02T00:00:00Z}"), 3);
+    // Combined with other terms.
+    assert_eq!(total("爆炸 AND ts:[* TO *]"), 2);
+}
+
+#[test]
+fn fields_inside_q_get_the_checks_and_aliases_of_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    let s = Server::start(dir.path());
+    // An alias resolves as it does for `region=`.
+    assert_eq!(s.ids(&[("q", "region:滁州")]), s.ids(&[("region", "滁州")]));
+    assert_eq!(s.ids(&[("q", "region:滁州")]), vec!["blast-tw", "blast"]);
+    assert_eq!(
+        s.ids(&[("q", "region:\"滁州\"")]),
+        vec!["blast-tw", "blast"]
+    );
+    assert_eq!(
+        s.ids(&[("q", "爆炸 AND region:滁州市")]),
+        vec!["blast-tw", "blast"]
+    );
+    assert_eq!(s.ids(&[("q", "category:traffic")]), vec!["crash"]);
+    assert_eq!(s.ids(&[("q", "level:yellow")]), vec!["blast"]);
+    // Unknown values are a 400 naming the field and the value.
+    for (q, wanted) in [
+        ("level:purple", "field `level`: unknown level `purple`"),
+        (
+            "category:firex",
+            "field `category`: unknown category `firex`",
+        ),
+        ("region:火星", "field `region`: unknown region `火星`"),
+        ("爆炸 OR region:IN [滁州 火星]", "unknown region `火星`"),
+    ] {
+        let (status, body) = s.get("/api/v1/search", &[("q", q)]);
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(body["error"]["code"], "bad_query", "{q}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(wanted), "{q}: {message}");
+    }
+    // The same checks for `yuqing search`.
+    let out = yuqing()
+        .args([
+            "search",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "region:滁州",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("2 posts match"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `yuqing token new`: (the token, the configuration entry it prints).
+fn new_token(name: &str, role: &str) -> (String, String) {
+    let out = yuqing()
+        .args(["token", "new", "--name", name, "--role", role])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = stderr[stderr.find("[[http.tokens]]").expect("an entry")..].to_string();
+    (token, entry)
+}
+
+#[test]
+fn tokens_are_checked_before_routing_and_the_printed_entry_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &fixture());
+    // A name that would break out of its string, and the entry, as printed,
+    // in a `--tokens` file.
+    let hostile = "x\"\n[evil]\nrole = \"admin";
+    let (token, entry) = new_token(hostile, "analyst");
+    let parsed: toml::Value = toml::from_str(&entry).unwrap();
+    let table = parsed.as_table().unwrap();
+    assert_eq!(table.keys().collect::<Vec<_>>(), vec!["http"], "{entry}");
+    let tokens = parsed["http"]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{entry}");
+    assert_eq!(tokens[0]["name"].as_str(), Some(hostile));
+    assert_eq!(tokens[0]["role"].as_str(), Some("analyst"));
+    let file = dir.path().join("tokens.toml");
+    std::fs::write(&file, &entry).unwrap();
+    let s = Server::start_with(dir.path(), &["--tokens", file.to_str().unwrap()]);
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+        let (status, answer) = raw_request(&s, request.as_bytes());
+        (status, raw_body(&answer))
+    };
+    // Unknown routes: 401 without a token, 404 with one.
+    let (status, body) = get("/api/v1/nothing", None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = get("/api/v2/search", None);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = get("/api/v1/nothing", Some(&token));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = get("/api/v1/search", Some(&token));
+    assert_eq!(status, 200);
+    // An analyst token on an unknown admin route: 403, as on a known one.
+    let (status, _) = get("/api/v1/admin/nothing", Some(&token));
+    assert_eq!(status, 403);
+    drop(s);
+
+    // The older `[[tokens]]` shape is accepted too.
+    let (token2, entry2) = new_token("bob", "admin");
+    let plain = entry2.replace("[[http.tokens]]", "[[tokens]]");
+    std::fs::write(&file, format!("{plain}\n{entry}")).unwrap();
+    let s = Server::start_with(dir.path(), &["--tokens", file.to_str().unwrap()]);
+    for t in [&token, &token2] {
+        let request = format!(
+            "GET /api/v1/search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(raw_request(&s, request.as_bytes()).0, 200);
+    }
+    drop(s);
+
+    // The same token listed twice with another role is refused, naming both.
+    let hash = tokens[0]["sha256"].as_str().unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{entry}\n[[http.tokens]]\nname = \"mallory\"\nsha256 = \"{hash}\"\nrole = \"admin\"\n"
+        ),
+    )
+    .unwrap();
+    let out = yuqing()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--tokens",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("token `mallory`: the same sha256 as token `x\"")
+            && err.contains("list each token once"),
+        "{err}"
+    );
 }

@@ -34,7 +34,7 @@ mod tokenizer;
 mod writer;
 
 pub use error::IndexError;
-pub use post_index::PostIndex;
+pub use post_index::{FieldValuesFn, PostIndex};
 pub use pseudonym::{AuthorPolicy, Pseudonymizer};
 pub use schema::FORMAT_VERSION;
 pub use search::{

@@ -31,8 +31,13 @@ pub struct PostIndex {
     pub(crate) reader: IndexReader,
     pub(crate) fields: Fields,
     analyzer: RwLock<Arc<Analyzer>>,
+    query_fields: RwLock<Option<Arc<FieldValuesFn>>>,
     data_dir: PathBuf,
 }
+
+/// Checks a `field:value` term of a query and gives its canonical value:
+/// `Ok(None)` leaves it as written, `Err` is the message of a bad query.
+pub type FieldValuesFn = dyn Fn(&str, &str) -> Result<Option<String>, String> + Send + Sync;
 
 impl std::fmt::Debug for PostIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +130,7 @@ impl PostIndex {
             reader,
             fields,
             analyzer: RwLock::new(analyzer),
+            query_fields: RwLock::new(None),
             data_dir: data_dir.to_path_buf(),
         })
     }
@@ -178,6 +184,22 @@ impl PostIndex {
     /// The payload of the last commit, if it had one.
     pub fn commit_payload(&self) -> Result<Option<String>, IndexError> {
         Ok(self.index.load_metas()?.payload)
+    }
+
+    /// Sets the check of `field:value` terms inside queries (`region:滁州`),
+    /// so that they get the validation and aliases of the filters.
+    pub fn set_query_fields(&self, values: Arc<FieldValuesFn>) {
+        match self.query_fields.write() {
+            Ok(mut slot) => *slot = Some(values),
+            Err(poisoned) => *poisoned.into_inner() = Some(values),
+        }
+    }
+
+    pub(crate) fn query_fields(&self) -> Option<Arc<FieldValuesFn>> {
+        match self.query_fields.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The analyzer the query side uses.

@@ -4,9 +4,12 @@ use std::ops::Bound;
 
 use tantivy::DateTime;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputLeaf, UserInputLiteral};
+use tantivy::query_grammar::{
+    Delimiter, UserInputAst, UserInputBound, UserInputLeaf, UserInputLiteral,
+};
 use tantivy::schema::{IndexRecordOption, Term};
 
+use crate::post_index::FieldValuesFn;
 use crate::schema::{category_code, level_rank, quantize};
 use crate::search::{Filters, MAX_QUERY_BYTES};
 use crate::{IndexError, PostIndex};
@@ -105,6 +108,13 @@ impl PostIndex {
             message: "not valid query syntax (check quotes, parentheses, `field:value` and `[a TO b]` ranges)".into(),
         })?;
         let ast = self.split_words(ast);
+        let values = self.query_fields();
+        let ast = self
+            .rewrite_leaves(ast, values.as_deref())
+            .map_err(|message| IndexError::BadQuery {
+                query: shorten(q),
+                message,
+            })?;
         let mut parser = QueryParser::for_index(&self.index, vec![self.fields.text]);
         parser.set_conjunction_by_default();
         parser
@@ -113,6 +123,73 @@ impl PostIndex {
                 query: shorten(q),
                 message: e.to_string(),
             })
+    }
+
+    /// Field values checked and made canonical by `values` (`region:滁州` →
+    /// `region:滁州市`; an unknown category is an error naming it), and
+    /// ranges open at both ends (`ts:[* TO *]`) as "the field has a value"
+    /// (every post, for the fields every post has).
+    fn rewrite_leaves(
+        &self,
+        ast: UserInputAst,
+        values: Option<&FieldValuesFn>,
+    ) -> Result<UserInputAst, String> {
+        let canonical = |field: &Option<String>, value: String| -> Result<String, String> {
+            match (field, values) {
+                (Some(field), Some(values)) => Ok(values(field, &value)?.unwrap_or(value)),
+                _ => Ok(value),
+            }
+        };
+        Ok(match ast {
+            UserInputAst::Clause(children) => UserInputAst::Clause(
+                children
+                    .into_iter()
+                    .map(|(occur, child)| Ok((occur, self.rewrite_leaves(child, values)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            UserInputAst::Boost(inner, boost) => {
+                UserInputAst::Boost(Box::new(self.rewrite_leaves(*inner, values)?), boost)
+            }
+            UserInputAst::Leaf(leaf) => UserInputAst::Leaf(Box::new(match *leaf {
+                UserInputLeaf::Literal(mut lit) if !lit.prefix => {
+                    lit.phrase = canonical(&lit.field_name, lit.phrase)?;
+                    UserInputLeaf::Literal(lit)
+                }
+                UserInputLeaf::Set { field, elements } => {
+                    let elements = elements
+                        .into_iter()
+                        .map(|e| canonical(&field, e))
+                        .collect::<Result<_, String>>()?;
+                    UserInputLeaf::Set { field, elements }
+                }
+                UserInputLeaf::Range {
+                    field,
+                    lower: UserInputBound::Unbounded,
+                    upper: UserInputBound::Unbounded,
+                } => {
+                    let schema = self.index.schema();
+                    let known = field.as_deref().map(|f| schema.get_field(f));
+                    match (field, known) {
+                        // No field or the default field: every post has text.
+                        (None, _) => UserInputLeaf::All,
+                        (Some(field), Some(Ok(f))) => {
+                            if schema.get_field_entry(f).is_fast() {
+                                UserInputLeaf::Exists { field }
+                            } else {
+                                UserInputLeaf::All
+                            }
+                        }
+                        // An unknown field: left for the parser to refuse.
+                        (field, _) => UserInputLeaf::Range {
+                            field,
+                            lower: UserInputBound::Unbounded,
+                            upper: UserInputBound::Unbounded,
+                        },
+                    }
+                }
+                other => other,
+            })),
+        })
     }
 
     fn split_words(&self, ast: UserInputAst) -> UserInputAst {

@@ -302,6 +302,17 @@ pub struct HttpConfig {
     /// Tokens for `/api/v1/*`; none: the API is open.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Seconds a client has to send a request's headers (from when the
+    /// server starts waiting for the request).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay silent between requests (or while an
+    /// answer is not read) before it is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; more are answered 503.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 /// `[[http.tokens]]`: one accepted bearer token.
@@ -322,6 +333,17 @@ fn yes() -> bool {
 fn default_addr() -> String {
     "127.0.0.1:8080".into()
 }
+// The same defaults as `yuqing_server::Limits` (checked by a test of the
+// binary, which depends on both).
+fn default_header_read_timeout() -> u64 {
+    20
+}
+fn default_idle_timeout() -> u64 {
+    15
+}
+fn default_max_connections() -> usize {
+    512
+}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -330,6 +352,9 @@ impl Default for HttpConfig {
             addr: default_addr(),
             ops_addr: None,
             tokens: Vec::new(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -531,7 +556,28 @@ impl PipelineConfig {
             return Err(error("`index.commit_docs` must be at least 1".into()));
         }
         config.spike.validate().map_err(error)?;
-        for t in &config.http.tokens {
+        for (key, value) in [
+            (
+                "header_read_timeout_secs",
+                config.http.header_read_timeout_secs,
+            ),
+            ("idle_timeout_secs", config.http.idle_timeout_secs),
+            ("max_connections", config.http.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(error(format!("`http.{key}` must be at least 1")));
+            }
+        }
+        for (i, t) in config.http.tokens.iter().enumerate() {
+            if let Some(first) = config.http.tokens[..i]
+                .iter()
+                .find(|o| o.sha256.trim().eq_ignore_ascii_case(t.sha256.trim()))
+            {
+                return Err(error(format!(
+                    "`http.tokens` `{}`: the same sha256 as `{}`; list each token once, with one role",
+                    t.name, first.name
+                )));
+            }
             if !["analyst", "admin"].contains(&t.role.as_str()) {
                 return Err(error(format!(
                     "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
@@ -626,6 +672,40 @@ mod tests {
         assert_eq!(e.line, Some(6));
         let e = parse(&format!("{base}[spike.categories.fire]\nzz = 1\n")).unwrap_err();
         assert!(e.message.contains("unknown field `zz`"), "{e}");
+    }
+
+    #[test]
+    fn http_limits_and_tokens_are_checked() {
+        let base = "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n";
+        let c = parse(&format!(
+            "{base}[http]\nheader_read_timeout_secs = 5\nidle_timeout_secs = 7\nmax_connections = 9\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                c.http.header_read_timeout_secs,
+                c.http.idle_timeout_secs,
+                c.http.max_connections
+            ),
+            (5, 7, 9)
+        );
+        let e = parse(&format!("{base}[http]\nidle_timeout_secs = 0\n")).unwrap_err();
+        assert!(
+            e.message
+                .contains("`http.idle_timeout_secs` must be at least 1"),
+            "{e}"
+        );
+        let hash = "ab".repeat(32);
+        let e = parse(&format!(
+            "{base}[[http.tokens]]\nname = \"a\"\nsha256 = \"{hash}\"\nrole = \"analyst\"\n[[http.tokens]]\nname = \"b\"\nsha256 = \"{}\"\nrole = \"admin\"\n",
+            hash.to_uppercase()
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("`http.tokens` `b`: the same sha256 as `a`"),
+            "{e}"
+        );
     }
 
     #[test]

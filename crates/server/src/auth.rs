@@ -68,6 +68,12 @@ impl Auth {
                 *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
                     .map_err(|_| format!("token `{name}`: sha256 is not hex"))?;
             }
+            if let Some(first) = tokens.iter().find(|t: &&Token| t.hash == hash) {
+                return Err(format!(
+                    "token `{name}`: the same sha256 as token `{}`; list each token once, with one role",
+                    first.name
+                ));
+            }
             tokens.push(Token {
                 name: name.to_string(),
                 hash,
@@ -141,5 +147,16 @@ mod tests {
         let e = Auth::new([("x", a.as_str(), "root")]).unwrap_err();
         assert!(e.contains("expected analyst or admin"), "{e}");
         assert!(!Auth::default().enabled());
+        // One token listed twice (with another role) is refused, naming both.
+        let upper = a.to_uppercase();
+        let e = Auth::new([
+            ("alice", a.as_str(), "analyst"),
+            ("mallory", upper.as_str(), "admin"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("token `mallory`: the same sha256 as token `alice`"),
+            "{e}"
+        );
     }
 }

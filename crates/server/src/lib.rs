@@ -22,12 +22,16 @@
 //! admin route. `/healthz`, `/readyz` and `/metrics` never need one, and
 //! can be served on a listener of their own ([`ops_router`]).
 //!
-//! Every error is `{"error": {"code", "message"}}`: 400 for a bad
-//! parameter or query (the message names it), 404 for an unknown id or
-//! route, 500 only for the server's own failures. The server knows nothing
+//! Every error under `/api/` is `{"error": {"code", "message"}}`: 400 for
+//! a bad parameter or query (the message names it), 404 for an unknown id
+//! or route (after the token check), 405, 414 and 431 (`json_errors`), 500
+//! only for the server's own failures; only requests hyper cannot parse
+//! are answered by it, with an empty body. Connections have a header-read
+//! timeout, an idle timeout and a cap ([`conn`]). The server knows nothing
 //! of where posts come from.
 
 pub mod auth;
+pub mod conn;
 pub mod params;
 pub mod reload;
 mod web;
@@ -35,8 +39,9 @@ mod web;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{self, get};
@@ -49,6 +54,7 @@ use yuqing_model::Timestamp;
 use yuqing_spike::AlertStore;
 
 pub use auth::{Auth, Role};
+pub use conn::Limits;
 pub use params::ParamError;
 pub use reload::{ReloadReport, Reloader};
 
@@ -193,10 +199,24 @@ async fn facets(
     Ok(Json(res))
 }
 
+/// A `{id}` path segment; one that is not UTF-8 once percent-decoded is
+/// a 400 naming it.
+fn path_id(id: Result<Path<String>, PathRejection>, what: &str) -> Result<String, ApiError> {
+    match id {
+        Ok(Path(id)) => Ok(id),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{what} id in the path: {}", e.body_text()),
+        )),
+    }
+}
+
 async fn post(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id, "post")?;
     if id.is_empty() || id.len() > yuqing_model::MAX_ID_BYTES {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -247,8 +267,9 @@ async fn alerts(
 
 async fn alert(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id, "alert")?;
     let found = {
         let mut store = s
             .alerts
@@ -333,24 +354,19 @@ async fn admin_reload(State(s): State<AppState>) -> Result<impl IntoResponse, Ap
     }
 }
 
-/// Per request: a span, the request metrics, and (for `/api/v1/*`) the
-/// token check.
-async fn observe(State(s): State<AppState>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().clone();
-    let span = tracing::debug_span!("request", %method, route = %route);
-    let path = request.uri().path().to_string();
-    let response = if path.starts_with("/api/") && s.auth.enabled() {
-        let header = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        match s.auth.check(header) {
-            None => {
+/// Why the token check refused a request.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// No valid token: 401.
+    Unauthorized,
+    /// An analyst token on an admin route: 403.
+    Forbidden,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized => {
                 let mut r = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
@@ -361,24 +377,56 @@ async fn observe(State(s): State<AppState>, request: Request, next: Next) -> Res
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
-            Some(t) if path.starts_with("/api/v1/admin/") && t.role != Role::Admin => {
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "this needs an admin token",
-                )
-                .into_response()
-            }
-            Some(t) => {
-                let name = t.name.clone();
+            Refusal::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this needs an admin token",
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// The token check for `/api/*` when tokens are configured: `Ok` with the
+/// name of the token (none when the API is open or the path not under
+/// `/api/`).
+fn authorize(auth: &Auth, request: &Request) -> Result<Option<String>, Refusal> {
+    let path = request.uri().path();
+    if !path.starts_with("/api/") || !auth.enabled() {
+        return Ok(None);
+    }
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match auth.check(header) {
+        None => Err(Refusal::Unauthorized),
+        Some(t) if path.starts_with("/api/v1/admin/") && t.role != Role::Admin => {
+            Err(Refusal::Forbidden)
+        }
+        Some(t) => Ok(Some(t.name.clone())),
+    }
+}
+
+/// Per request: a span, the request metrics, and (for `/api/v1/*`) the
+/// token check.
+async fn observe(State(s): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().clone();
+    let span = tracing::debug_span!("request", %method, route = %route);
+    let response = match authorize(&s.auth, &request) {
+        Err(refused) => refused.into_response(),
+        Ok(token) => {
+            if let Some(name) = token {
                 let _entered = span.enter();
                 tracing::trace!(token = %name, "authorised");
-                drop(_entered);
-                tracing::Instrument::instrument(next.run(request), span.clone()).await
             }
+            tracing::Instrument::instrument(next.run(request), span.clone()).await
         }
-    } else {
-        tracing::Instrument::instrument(next.run(request), span.clone()).await
     };
     let status = response.status();
     let elapsed = started.elapsed().as_secs_f64();
@@ -394,12 +442,122 @@ async fn observe(State(s): State<AppState>, request: Request, next: Next) -> Res
     response
 }
 
-async fn not_found(uri: Uri) -> ApiError {
+/// Unknown routes: 404, after the token check (an unknown `/api/` path
+/// says nothing to a client without a token).
+async fn not_found(State(s): State<AppState>, request: Request) -> Response {
+    if let Err(refused) = authorize(&s.auth, &request) {
+        return refused.into_response();
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no such route: {}", uri.path()),
+        format!("no such route: {}", request.uri().path()),
     )
+    .into_response()
+}
+
+/// Longest request target (path and query) answered by the API, bytes;
+/// longer ones are a 414. (Beyond 64 KiB the HTTP layer answers 414
+/// itself.)
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+/// Most request headers; more are a 431.
+pub const MAX_HEADERS: usize = 100;
+/// Largest header block (names and values), bytes; larger is a 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+fn error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        431 => "headers_too_large",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Outermost: refuses over-long request targets (414) and header blocks
+/// (431), and turns every error answer under `/api/` that is not already
+/// the JSON error shape (a wrong method, an extractor's rejection) into it.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {uri_bytes} bytes, over the limit of {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    if headers.len() > MAX_HEADERS {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request has {} headers, over the limit of {MAX_HEADERS}",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request headers are {header_bytes} bytes, over the limit of {MAX_HEADER_BYTES}"
+            ),
+        )
+        .into_response();
+    }
+    let path = request.uri().path().to_string();
+    let api = path.starts_with("/api/");
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        // The `Allow` header (added after this layer) lists the methods.
+        format!("method {method} is not allowed on {path} (the Allow header lists those that are)")
+    } else {
+        let text = axum::body::to_bytes(body, 4096)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        text.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string())
+    };
+    let body = json!({"error": {"code": error_code(status), "message": message}}).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn meta(State(s): State<AppState>) -> impl IntoResponse {
@@ -444,6 +602,7 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 
@@ -471,28 +630,34 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, router(state), shutdown).await
+    serve_router(listener, router(state), Limits::default(), shutdown).await
 }
 
 /// Serves `state` on `listener` until `stop` turns true. With `ops`, the
 /// operations routes are served on that listener of their own and the
 /// main one carries the API and the page alone ([`api_router`],
 /// [`ops_router`]); a failure of the operations listener is logged and the
-/// API keeps serving.
+/// API keeps serving. Both listeners apply `limits`.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     ops: Option<tokio::net::TcpListener>,
     state: AppState,
+    limits: Limits,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
         let _ = stop.wait_for(|v| *v).await;
     }
     let Some(ops) = ops else {
-        return serve_router(listener, router(state), stopped(stop)).await;
+        return serve_router(listener, router(state), limits, stopped(stop)).await;
     };
-    let ops_server = serve_router(ops, ops_router(state.clone()), stopped(stop.clone()));
-    let api_server = serve_router(listener, api_router(state), stopped(stop));
+    let ops_server = serve_router(
+        ops,
+        ops_router(state.clone()),
+        limits,
+        stopped(stop.clone()),
+    );
+    let api_server = serve_router(listener, api_router(state), limits, stopped(stop));
     let (ops, api) = tokio::join!(ops_server, api_server);
     if let Err(e) = ops {
         tracing::error!(error = %e, "ops HTTP server failed");
@@ -501,13 +666,13 @@ pub async fn serve_until(
 }
 
 /// Serves `router` (see [`api_router`], [`ops_router`]) on `listener`
-/// until `shutdown` completes.
+/// with `limits` until `shutdown` completes, then lets the requests in
+/// flight finish.
 pub async fn serve_router(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(listener, router, limits, shutdown).await
 }

@@ -62,6 +62,12 @@ pub fn pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)
     }
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if k.is_empty() {
+            return Err(err(
+                "query string",
+                format!("`={v}`: a value without a parameter name"),
+            ));
+        }
         if !allowed.contains(&k.as_ref()) {
             return Err(err(
                 &k,
@@ -107,39 +113,68 @@ fn timestamp(pairs: &[(String, String)], key: &str) -> Result<Option<Timestamp>,
     parsed.map(Some).map_err(|e| err(key, e.to_string()))
 }
 
+/// A category id checked against the dictionaries' ids.
+fn category_id(c: &str, lexicon: &Lexicon) -> Result<String, String> {
+    if lexicon.category_index(c).is_some() {
+        return Ok(c.to_string());
+    }
+    let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
+    Err(format!(
+        "unknown category `{c}` (known: {})",
+        known.join(", ")
+    ))
+}
+
+/// A region name or alias, as the canonical name the index holds.
+fn region_name(r: &str, lexicon: &Lexicon) -> Result<String, String> {
+    match lexicon.region_by_name(r) {
+        Some(region) => Ok(region.name.clone()),
+        None => Err(format!(
+            "unknown region `{r}`: use a name from the gazetteer, e.g. 滁州市 or 滁州"
+        )),
+    }
+}
+
 /// The `category` parameter, checked against the dictionaries' ids.
 fn category(pairs: &[(String, String)], lexicon: &Lexicon) -> Result<Option<String>, ParamError> {
-    match get(pairs, "category") {
-        None => Ok(None),
-        Some(c) if lexicon.category_index(c).is_some() => Ok(Some(c.to_string())),
-        Some(c) => {
-            let known: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
-            Err(err(
-                "category",
-                format!("unknown category `{c}` (known: {})", known.join(", ")),
-            ))
-        }
-    }
+    get(pairs, "category")
+        .map(|c| category_id(c, lexicon).map_err(|e| err("category", e)))
+        .transpose()
+}
+
+/// A `field:value` term inside `q`: `category`, `region` and `level` get
+/// the checks and the region aliases of the parameters of the same names
+/// (`region:滁州` searches `滁州市`); other fields are left as written.
+pub fn query_field(field: &str, value: &str, lexicon: &Lexicon) -> Result<Option<String>, String> {
+    let checked = match field {
+        "category" => category_id(value, lexicon),
+        "region" => region_name(value, lexicon),
+        "level" => value
+            .parse::<Level>()
+            .map(|l| l.as_str().to_string())
+            .map_err(|e| e.to_string()),
+        _ => return Ok(None),
+    };
+    checked
+        .map(Some)
+        .map_err(|e| format!("field `{field}`: {e}"))
+}
+
+/// [`query_field`] with the dictionaries in use, for
+/// [`yuqing_index::PostIndex::set_query_fields`].
+pub fn query_fields(
+    lexicon: std::sync::Arc<yuqing_lexicon::SharedLexicon>,
+) -> std::sync::Arc<yuqing_index::FieldValuesFn> {
+    std::sync::Arc::new(move |field: &str, value: &str| query_field(field, value, &lexicon.load()))
 }
 
 /// The filters, with category ids and region names checked against the
 /// dictionaries (region aliases resolve: `滁州` → `滁州市`).
 pub fn filters(pairs: &[(String, String)], lexicon: &Lexicon) -> Result<Filters, ParamError> {
     let category = category(pairs, lexicon)?;
-    let region = match get(pairs, "region") {
-        None => None,
-        Some(r) => match lexicon.region_by_name(r) {
-            Some(region) => Some(region.name.clone()),
-            None => {
-                return Err(err(
-                    "region",
-                    format!(
-                        "unknown region `{r}`: use a name from the gazetteer, e.g. 滁州市 or 滁州"
-                    ),
-                ));
-            }
-        },
-    };
+    let region = get(pairs, "region")
+        .map(|r| region_name(r, lexicon).map_err(|e| err("region", e)))
+        .transpose()?;
     let level = get(pairs, "level")
         .map(|v| v.parse::<Level>().map_err(|e| err("level", e.to_string())))
         .transpose()?;

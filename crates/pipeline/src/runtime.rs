@@ -362,18 +362,20 @@ impl Pipeline {
                     .posts_consumed
                     .with_label_values(&[source_label(cfg.source.kind)]);
                 let batch_size = cfg.source.batch_size;
+                let brokers = cfg.kafka.as_ref().map(|k| k.brokers.clone());
                 let mut source = source;
                 scope.spawn(move || {
                     let mut seq = 0u64;
                     let mut pending: Option<Batch> = None;
                     let mut full_since: Option<Instant> = None;
+                    let mut reachable = Reachability::default();
                     loop {
                         while let Ok(c) = commit_rx.try_recv() {
                             source.committed(&c.positions, false);
                         }
-                        health
-                            .connected
-                            .store(source.connected(), Ordering::Relaxed);
+                        let connected = source.connected();
+                        health.connected.store(connected, Ordering::Relaxed);
+                        reachable.update(connected, brokers.as_deref().unwrap_or("-"));
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
@@ -740,6 +742,44 @@ impl Pipeline {
             self.health.draining.store(false, Ordering::Relaxed);
         }
         outcome
+    }
+}
+
+/// How long the source may be unreachable before the log says so (a
+/// start, or a broker that restarts at once, is not worth a warning).
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
+
+/// Says in the log when the source's brokers cannot be reached (readiness
+/// is false meanwhile) and when they answer again.
+#[derive(Default)]
+struct Reachability {
+    down_since: Option<Instant>,
+    said: bool,
+}
+
+impl Reachability {
+    fn update(&mut self, connected: bool, brokers: &str) {
+        if connected {
+            if self.said {
+                let secs = self.down_since.map_or(0, |t| t.elapsed().as_secs());
+                tracing::info!(
+                    brokers,
+                    down_secs = secs,
+                    "the source's Kafka brokers answer again: reading on, ready"
+                );
+            }
+            *self = Reachability::default();
+            return;
+        }
+        let since = *self.down_since.get_or_insert_with(Instant::now);
+        if !self.said && since.elapsed() >= UNREACHABLE_AFTER {
+            self.said = true;
+            tracing::warn!(
+                brokers,
+                "the source's Kafka brokers cannot be reached: not ready (/readyz 503); \
+                 waiting for them, reading resumes where the index stands"
+            );
+        }
     }
 }
 

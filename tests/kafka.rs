@@ -319,6 +319,13 @@ fn a_broker_stopped_mid_stream_for_twenty_seconds_keeps_every_post_once() {
         run.total() >= 2_000
     });
 
+    assert!(
+        !run.stderr()
+            .contains("the source's Kafka brokers cannot be reached"),
+        "no warning while the broker answers: {}",
+        run.stderr()
+    );
+
     // The broker goes away in the middle of the stream.
     broker.stop();
     let stopped = std::time::Instant::now();

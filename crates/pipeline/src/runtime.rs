@@ -745,9 +745,11 @@ impl Pipeline {
     }
 }
 
-/// How long the source may be unreachable before the log says so (a
-/// start, or a broker that restarts at once, is not worth a warning).
-const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
+/// How long the source may be unreachable before the log says so: longer
+/// than the source's own metadata check (every 3 s while unconnected), so
+/// that a slow group join at start or a connection the broker closed and
+/// librdkafka opened again is not worth a warning.
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Says in the log when the source's brokers cannot be reached (readiness
 /// is false meanwhile) and when they answer again.

@@ -33,6 +33,7 @@ export YUQING_TANSU
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 promtool check rules deploy/prometheus/rules.yml
+promtool test rules deploy/prometheus/rules_test.yml
 # Unit, integration and documentation tests in one build, then the
 # benchmarks in test mode. (A separate `--doc` run would resolve features
 # without the dev-dependencies and compile tantivy and its dependents again.)

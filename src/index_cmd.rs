@@ -243,6 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    refuse_a_pipelines_index(&index, &args.data_dir)?;
     let mut writer = index
         .writer(IndexOptions {
             writer_memory_bytes: args.writer_memory_mib << 20,
@@ -342,4 +343,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a data directory that a pipeline writes to. Only `yuqing run`
+/// stores a payload in its index commits: where it stands in its source and
+/// the burst detector's snapshot. A commit from here would have none, and
+/// the next `yuqing run` would read its whole source again and send its
+/// alerts and dead letters again.
+fn refuse_a_pipelines_index(index: &PostIndex, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(payload) = index
+        .commit_payload()
+        .with_context(|| format!("reading the index in {}", data_dir.display()))?
+    else {
+        return Ok(());
+    };
+    let positions = yuqing_pipeline::Positions::from_payload(Some(&payload));
+    let mut holds = Vec::new();
+    if let Some(f) = &positions.file {
+        holds.push(format!("its position in {} (line {})", f.path, f.line));
+    }
+    if !positions.kafka.is_empty() {
+        let topics: Vec<&str> = positions.kafka.keys().map(String::as_str).collect();
+        holds.push(format!("its offsets in {}", topics.join(", ")));
+    }
+    if positions.detector.is_some() {
+        holds.push("the burst detector's state".to_string());
+    }
+    if holds.is_empty() {
+        holds.push("where it stands in its source".to_string());
+    }
+    anyhow::bail!(
+        "{} belongs to a pipeline: its index's last commit records {}; indexing into it would drop \
+         them, and the next `yuqing run` would read its source again from the start and send its \
+         alerts and dead letters again. Load the posts into another data directory, or send them \
+         through the pipeline's source",
+        data_dir.display(),
+        holds.join(" and ")
+    )
 }

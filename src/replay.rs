@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use yuqing_kafka::replay::{ReplaySettings, replay};
+use yuqing_kafka::replay::{ReplaySettings, replay, wait_for_brokers};
 
 /// Arguments of `yuqing replay`.
 #[derive(clap::Args)]
@@ -28,6 +29,9 @@ pub struct Args {
     /// Extra librdkafka producer property, `key=value` (repeatable).
     #[arg(long = "option", value_name = "KEY=VALUE")]
     pub options: Vec<String>,
+    /// Give up when no broker answers within this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub connect_timeout: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -41,6 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(r) = args.rate {
         anyhow::ensure!(r > 0.0, "--rate must be above 0");
     }
+    anyhow::ensure!(
+        args.connect_timeout > 0,
+        "--connect-timeout must be at least 1"
+    );
     if let Some(x) = args.speedup {
         anyhow::ensure!(x > 0.0, "--speedup must be above 0");
     }
@@ -52,6 +60,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options,
     };
     let input = crate::open_input(args.input.as_ref())?;
+    wait_for_brokers(&settings, Duration::from_secs(args.connect_timeout), |e| {
+        eprintln!(
+            "yuqing replay: the brokers at {} cannot be reached ({e}); trying for up to {} s",
+            args.brokers, args.connect_timeout
+        )
+    })?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let stats = replay(&settings, input, |s| {
         if progress {

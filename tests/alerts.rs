@@ -577,3 +577,68 @@ fn backtest_measures_delays_and_false_alerts_against_known_incidents() {
         );
     }
 }
+
+#[test]
+fn index_into_a_pipelines_data_directory_then_run_sends_no_alert_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo stream (an explosion in 滁州, opened, updated, resolved) and
+    // one malformed line, read by a file pipeline with alerts and dead
+    // letters in files.
+    let demo = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-stream.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("posts.jsonl"), demo + "{\"broken\n").unwrap();
+    let config = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n[dead_letter]\nkind = \"file\"\npath = \"dead.jsonl\"\n[alerts]\nkind = \"file\"\npath = \"alerts.out.jsonl\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n",
+    )
+    .unwrap();
+    run(&config);
+    let sent = json_lines(&std::fs::read_to_string(dir.path().join("alerts.out.jsonl")).unwrap());
+    assert_eq!(opens(&sent).len(), 1, "{sent:?}");
+    assert_eq!(sent.last().unwrap()["state"], "resolved", "{sent:?}");
+
+    // A history loaded with `yuqing index` into the same data directory.
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(
+        &history,
+        "{\"id\":\"h-1\",\"text\":\"一只雪豹在动物园散步\",\"ts\":\"2024-06-30T10:00:00Z\"}\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let index = yuqing(&[
+        "index",
+        history.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+
+    // The pipeline again: nothing new in its source, nothing sent again.
+    let stderr = run(&config);
+    let after = json_lines(&std::fs::read_to_string(dir.path().join("alerts.out.jsonl")).unwrap());
+    assert_eq!(
+        after.len(),
+        sent.len(),
+        "alert messages sent again after `yuqing index`: {stderr}"
+    );
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    assert_eq!(dead.lines().count(), 1, "dead letters sent again: {dead}");
+    assert!(stderr.contains("yuqing run: 0 messages"), "{stderr}");
+
+    // `yuqing index` refused, saying why, and wrote nothing.
+    let err = String::from_utf8_lossy(&index.stderr);
+    assert_eq!(index.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{} belongs to a pipeline", data.display()))
+            && err.contains("posts.jsonl"),
+        "{err}"
+    );
+    let out = yuqing(&["search", "--data-dir", data.to_str().unwrap(), "雪豹"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("h-1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -556,3 +556,58 @@ fn seg_eval_scores_segmentation_against_gold_words() {
         "{out}"
     );
 }
+
+#[test]
+fn replay_says_promptly_that_the_brokers_cannot_be_reached_and_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = write(
+        dir.path(),
+        "posts.jsonl",
+        br#"{"id":"a","text":"x","ts":1}
+"#,
+    );
+    // Nothing listens on port 1.
+    let started = std::time::Instant::now();
+    let mut child = yuqing()
+        .args([
+            "replay",
+            posts.to_str().unwrap(),
+            "--brokers",
+            "127.0.0.1:1",
+            "--connect-timeout",
+            "8",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("yuqing runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            let _ = tx.send((started.elapsed(), line));
+        }
+    });
+    let (at, first) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a message on stderr");
+    assert!(
+        at < std::time::Duration::from_secs(5),
+        "said after {at:?}: {first}"
+    );
+    assert!(first.contains("127.0.0.1:1 cannot be reached"), "{first}");
+    let status = child.wait().unwrap();
+    let took = started.elapsed();
+    let rest: Vec<String> = rx.try_iter().map(|(_, l)| l).collect();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    assert!(
+        took >= std::time::Duration::from_secs(7) && took < std::time::Duration::from_secs(20),
+        "gave up after {took:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("cannot reach the Kafka brokers at 127.0.0.1:1 (no answer in 8 s")),
+        "{rest:?}"
+    );
+}

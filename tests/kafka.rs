@@ -298,3 +298,90 @@ fn a_burst_read_from_three_partitions_is_one_alert_on_the_alerts_topic() {
     }
     assert_eq!(alerts.last().unwrap().1["state"], "resolved");
 }
+
+#[test]
+fn a_broker_stopped_mid_stream_for_twenty_seconds_keeps_every_post_once() {
+    let mut broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 30_000;
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "posts.jsonl",
+        &posts("o", n),
+    );
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-outage");
+    let run = support::Run::start_logging(&config, "info");
+    wait_for(Duration::from_secs(120), "some posts to be indexed", || {
+        run.total() >= 2_000
+    });
+
+    assert!(
+        !run.stderr()
+            .contains("the source's Kafka brokers cannot be reached"),
+        "no warning while the broker answers: {}",
+        run.stderr()
+    );
+
+    // The broker goes away in the middle of the stream.
+    broker.stop();
+    let stopped = std::time::Instant::now();
+    let seen = run.total();
+    assert!(seen < n as u64, "stopped mid-stream ({seen} of {n})");
+    wait_for(Duration::from_secs(15), "readiness to drop", || {
+        run.get("/readyz").0 == 503
+    });
+    let (_, body) = run.get("/readyz");
+    assert!(
+        body.to_string().contains("not reachable"),
+        "readiness says why: {body}"
+    );
+    wait_for(Duration::from_secs(15), "the log to say so", || {
+        run.stderr()
+            .contains("the source's Kafka brokers cannot be reached")
+    });
+    // It waits: not ready for the whole outage, and nothing new comes in
+    // once what was fetched before is indexed.
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(stopped.elapsed()));
+    assert_eq!(
+        run.get("/readyz").0,
+        503,
+        "not ready while the broker is down"
+    );
+    let waiting = run.total();
+    assert!(
+        waiting < n as u64,
+        "{waiting} of {n} while the broker is down"
+    );
+
+    // Back with its data, on the same port: reading resumes.
+    broker.restart();
+    wait_for(Duration::from_secs(60), "readiness again", || {
+        run.get("/readyz").0 == 200
+    });
+    wait_for(
+        Duration::from_secs(180),
+        "every post after the outage",
+        || run.total() >= n as u64,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(run.total(), n as u64, "each post once");
+    for id in ["o-0", &format!("o-{seen}"), &format!("o-{}", n - 1)] {
+        let (status, _) = run.get(&format!("/api/v1/posts/{id}"));
+        assert_eq!(status, 200, "{id}");
+    }
+    let log = run.stderr();
+    assert!(
+        log.contains("the source's Kafka brokers answer again"),
+        "{log}"
+    );
+    let status = run.terminate();
+    assert!(status.success());
+    assert_eq!(
+        committed_offsets(&broker.brokers(), "g-outage", "posts", 3),
+        end_offsets(&broker.brokers(), "posts", 3)
+    );
+}

@@ -344,3 +344,61 @@ fn tokens_guard_the_api_and_a_bad_reload_keeps_the_old_dictionaries() {
     });
     assert!(run.terminate().success());
 }
+
+#[test]
+fn a_fresh_pipeline_exports_its_labelled_counters_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.jsonl"), "").unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"empty.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\naddr = \"127.0.0.1:0\"\nops_addr = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let run = Run::start(&config);
+    let ops = run.ops.clone().expect("the ops listener is announced");
+    let (status, _, text) = request("GET", &format!("{ops}/metrics"), None);
+    assert_eq!(status, 200);
+    let mut expected: Vec<String> = [
+        "invalid_utf8",
+        "malformed_json",
+        "not_an_object",
+        "missing_field",
+        "invalid_field",
+        "too_large",
+        "empty",
+    ]
+    .iter()
+    .map(|r| format!("yuqing_dead_letters_total{{reason=\"{r}\"}} 0"))
+    .collect();
+    expected.push("yuqing_posts_consumed_total{source=\"file\"} 0".into());
+    for stage in ["decode", "segment", "score", "index"] {
+        expected.push(format!(
+            "yuqing_stage_duration_seconds_count{{stage=\"{stage}\"}} 0"
+        ));
+    }
+    let categories: Vec<String> = std::fs::read_dir(root().join("dictionaries"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+        .filter(|n| n != "regions" && n != "shared")
+        .collect();
+    assert!(categories.len() >= 10, "{categories:?}");
+    for c in &categories {
+        expected.push(format!("yuqing_posts_flagged_total{{category=\"{c}\"}} 0"));
+        for level in ["blue", "yellow", "orange", "red"] {
+            for state in ["open", "update", "resolved"] {
+                expected.push(format!(
+                    "yuqing_alerts_total{{category=\"{c}\",level=\"{level}\",state=\"{state}\"}} 0"
+                ));
+            }
+        }
+    }
+    for line in &expected {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} is not exported by a fresh pipeline:\n{text}"
+        );
+    }
+    assert!(run.terminate().success());
+}

@@ -42,6 +42,18 @@ pub enum KafkaError {
     /// Messages could not be delivered.
     #[error("{0}")]
     Undelivered(String),
+    /// No broker answered in time.
+    #[error(
+        "cannot reach the Kafka brokers at {brokers} (no answer in {secs} s; last error: {last})"
+    )]
+    Unreachable {
+        /// The bootstrap brokers.
+        brokers: String,
+        /// How long we waited, seconds.
+        secs: u64,
+        /// librdkafka's last error.
+        last: String,
+    },
 }
 
 impl KafkaError {

@@ -100,6 +100,16 @@ impl KafkaProducer {
         Ok(KafkaProducer { producer, failed })
     }
 
+    /// Asks the cluster for metadata: `Ok` when a broker answers within
+    /// `timeout`.
+    pub fn check_connection(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|_| ())
+            .map_err(|e| KafkaError::new("asking the brokers for metadata", e))
+    }
+
     /// Queues a message; waits while librdkafka's queue is full.
     pub fn send(&self, m: &Outgoing) -> Result<(), KafkaError> {
         let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());

@@ -102,6 +102,46 @@ pub fn replay(
     Ok(stats)
 }
 
+/// Waits until the brokers of `settings` answer, for at most `timeout`
+/// (a producer would otherwise queue messages silently until its message
+/// timeout). `waiting` is called once, within a few seconds, when they do
+/// not answer at first: what is said while waiting.
+pub fn wait_for_brokers(
+    settings: &ReplaySettings,
+    timeout: Duration,
+    mut waiting: impl FnMut(&KafkaError),
+) -> Result<(), KafkaError> {
+    let producer = KafkaProducer::new(&settings.brokers, "yuqing-replay", &settings.options)?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let attempt = Instant::now();
+        let left = timeout.saturating_sub(start.elapsed());
+        let err = match producer.check_connection(left.min(Duration::from_secs(2))) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if start.elapsed() >= timeout {
+            let last = match &err {
+                KafkaError::Kafka { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            return Err(KafkaError::Unreachable {
+                brokers: settings.brokers.clone(),
+                secs: timeout.as_secs(),
+                last,
+            });
+        }
+        if !told {
+            told = true;
+            waiting(&err);
+        }
+        // A refused connection fails at once: do not spin.
+        let pause = Duration::from_millis(500).saturating_sub(attempt.elapsed());
+        std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+    }
+}
+
 /// A post's `ts` in ms: RFC 3339 is not parsed here (the replay only needs
 /// gaps), so only epoch integers pace; RFC 3339 strings pace by their
 /// leading `YYYY-MM-DDTHH:MM:SS` read as UTC.

@@ -32,6 +32,24 @@ const HTTP_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Why a message is a dead letter: the values of
+/// `yuqing_dead_letters_total{reason}`.
+pub const DEAD_LETTER_REASONS: [&str; 7] = [
+    "invalid_utf8",
+    "malformed_json",
+    "not_an_object",
+    "missing_field",
+    "invalid_field",
+    "too_large",
+    "empty",
+];
+
+/// The stages of `yuqing_stage_duration_seconds{stage}`.
+pub const STAGES: [&str; 4] = ["decode", "segment", "score", "index"];
+
+/// The states of `yuqing_alerts_total{state}`.
+pub const ALERT_STATES: [&str; 3] = ["open", "update", "resolved"];
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -223,6 +241,34 @@ impl Metrics {
         self
     }
 
+    /// Creates at zero every labelled series of a pipeline whose label
+    /// values are known at start-up, so that a healthy pipeline exports
+    /// them from the first scrape (a dashboard shows 0, not "No data", and
+    /// `rate()` has a start): messages consumed from `source`, dead letters
+    /// by every reason, the stage durations, posts flagged in each of
+    /// `categories`, and, with `alerts`, alert messages for every category,
+    /// level and state. Series already there keep their values.
+    pub fn init_pipeline(&self, source: &str, categories: &[&str], levels: &[&str], alerts: bool) {
+        self.posts_consumed.with_label_values(&[source]);
+        for reason in DEAD_LETTER_REASONS {
+            self.dead_letters.with_label_values(&[reason]);
+        }
+        for stage in STAGES {
+            self.stage_duration.with_label_values(&[stage]);
+        }
+        for category in categories {
+            self.posts_flagged.with_label_values(&[category]);
+            if !alerts {
+                continue;
+            }
+            for level in levels {
+                for state in ALERT_STATES {
+                    self.alerts.with_label_values(&[category, level, state]);
+                }
+            }
+        }
+    }
+
     /// The name of every metric (histograms also export `_bucket`, `_sum`
     /// and `_count` series).
     pub fn names(&self) -> &[String] {
@@ -276,6 +322,21 @@ mod tests {
         assert_eq!(m.names().len(), 21);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
+        }
+        m.init_pipeline("file", &["fire"], &["blue", "red"], true);
+        let text = encode();
+        assert!(
+            text.contains("yuqing_dead_letters_total{reason=\"malformed_json\"} 1"),
+            "an existing series keeps its value: {text}"
+        );
+        for line in [
+            "yuqing_dead_letters_total{reason=\"empty\"} 0",
+            "yuqing_posts_consumed_total{source=\"file\"} 0",
+            "yuqing_posts_flagged_total{category=\"fire\"} 0",
+            "yuqing_stage_duration_seconds_count{stage=\"decode\"} 0",
+            "yuqing_alerts_total{category=\"fire\",level=\"red\",state=\"resolved\"} 0",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
         }
         // Counters end in _total, per the conventions.
         for n in m.names().iter().filter(|n| n.ends_with("_total")) {

@@ -207,6 +207,14 @@ impl Pipeline {
             health.connected.store(true, Ordering::Relaxed);
         }
         let positions = Positions::from_payload(index.commit_payload()?.as_deref());
+        let categories: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
+        let levels = yuqing_model::Level::ALL.map(yuqing_model::Level::as_str);
+        metrics().init_pipeline(
+            source_label(config.source.kind),
+            &categories,
+            &levels,
+            config.spike.enabled,
+        );
         let detector = config
             .spike
             .enabled
@@ -350,26 +358,24 @@ impl Pipeline {
                 let ended = Arc::clone(&ended);
                 let health = Arc::clone(&self.health);
                 let stats = Arc::clone(&self.stats);
-                let consumed =
-                    metrics()
-                        .posts_consumed
-                        .with_label_values(&[match cfg.source.kind {
-                            SourceKind::File => "file",
-                            SourceKind::Kafka => "kafka",
-                        }]);
+                let consumed = metrics()
+                    .posts_consumed
+                    .with_label_values(&[source_label(cfg.source.kind)]);
                 let batch_size = cfg.source.batch_size;
+                let brokers = cfg.kafka.as_ref().map(|k| k.brokers.clone());
                 let mut source = source;
                 scope.spawn(move || {
                     let mut seq = 0u64;
                     let mut pending: Option<Batch> = None;
                     let mut full_since: Option<Instant> = None;
+                    let mut reachable = Reachability::default();
                     loop {
                         while let Ok(c) = commit_rx.try_recv() {
                             source.committed(&c.positions, false);
                         }
-                        health
-                            .connected
-                            .store(source.connected(), Ordering::Relaxed);
+                        let connected = source.connected();
+                        health.connected.store(connected, Ordering::Relaxed);
+                        reachable.update(connected, brokers.as_deref().unwrap_or("-"));
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
@@ -739,6 +745,54 @@ impl Pipeline {
     }
 }
 
+/// How long the source may be unreachable before the log says so: longer
+/// than the source's own metadata check (every 3 s while unconnected), so
+/// that a slow group join at start or a connection the broker closed and
+/// librdkafka opened again is not worth a warning.
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(5);
+
+/// Says in the log when the source's brokers cannot be reached (readiness
+/// is false meanwhile) and when they answer again.
+#[derive(Default)]
+struct Reachability {
+    down_since: Option<Instant>,
+    said: bool,
+}
+
+impl Reachability {
+    fn update(&mut self, connected: bool, brokers: &str) {
+        if connected {
+            if self.said {
+                let secs = self.down_since.map_or(0, |t| t.elapsed().as_secs());
+                tracing::info!(
+                    brokers,
+                    down_secs = secs,
+                    "the source's Kafka brokers answer again: reading on, ready"
+                );
+            }
+            *self = Reachability::default();
+            return;
+        }
+        let since = *self.down_since.get_or_insert_with(Instant::now);
+        if !self.said && since.elapsed() >= UNREACHABLE_AFTER {
+            self.said = true;
+            tracing::warn!(
+                brokers,
+                "the source's Kafka brokers cannot be reached: not ready (/readyz 503); \
+                 waiting for them, reading resumes where the index stands"
+            );
+        }
+    }
+}
+
+/// The `source` label of `yuqing_posts_consumed_total`.
+fn source_label(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::File => "file",
+        SourceKind::Kafka => "kafka",
+    }
+}
+
 /// Moves the positions past a message; collects Kafka timestamps for the
 /// latency of the next commit.
 fn advance(positions: &mut Positions, origin: &Origin, timestamps: &mut Vec<i64>) {
@@ -916,5 +970,57 @@ impl Watermarks {
             .map(|(ts, _)| *ts)
             .min();
         active.or_else(|| self.parts.values().map(|(ts, _)| *ts).max())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: &[u8], oversize: Option<usize>) -> Message {
+        Message {
+            payload: payload.to_vec(),
+            key: None,
+            oversize,
+            origin: Origin::File { line: 1, end: 1 },
+        }
+    }
+
+    /// Every reason a message is dead-lettered for is among those the
+    /// metrics export from start-up.
+    #[test]
+    fn dead_letter_reasons_are_the_ones_the_metrics_know() {
+        let lexicon = Lexicon::builtin().unwrap();
+        let mut scratch = Scratch::new(&lexicon);
+        let timers = StageTimers::new();
+        let cases: [(&[u8], Option<usize>); 8] = [
+            (b"\xff\xfe", None),
+            (b"{\"id\":", None),
+            (b"[1,2]", None),
+            (b"{\"id\":\"a\",\"text\":\"x\"}", None),
+            (b"{\"id\":\"\",\"text\":\"x\",\"ts\":1}", None),
+            (b"", Some(MAX_MESSAGE_BYTES + 1)),
+            (b"  ", None),
+            (b"nonsense", None),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (payload, oversize) in cases {
+            match process(&lexicon, &mut scratch, &timers, message(payload, oversize)) {
+                Item::Dead(d) => {
+                    assert!(
+                        yuqing_metrics::DEAD_LETTER_REASONS.contains(&d.reason),
+                        "{}",
+                        d.reason
+                    );
+                    seen.insert(d.reason);
+                }
+                Item::Post { .. } => panic!("{payload:?} is not a post"),
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            yuqing_metrics::DEAD_LETTER_REASONS.len(),
+            "{seen:?}"
+        );
     }
 }

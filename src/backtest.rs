@@ -10,9 +10,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 use yuqing_lexicon::Scratch;
-use yuqing_model::{Post, Timestamp};
+use yuqing_model::{FieldNames, ParseOptions, Post, PostError, Timestamp};
 use yuqing_pipeline::PipelineConfig;
 use yuqing_spike::{Alert, AlertState, DetectorConfig};
 use yuqing_text::Analyzed;
@@ -98,48 +97,14 @@ fn parse_offset(s: &str) -> anyhow::Result<i32> {
     Ok(sign * (h * 3600 + m * 60))
 }
 
-struct Fields {
-    id: String,
-    text: String,
-    ts: String,
-    author: String,
-    offset: i32,
-}
-
-/// A post from a JSON record with the configured field names.
-fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("not a JSON object")?;
-    let text = match obj.get(&f.text) {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(format!("`{}` is not a string", f.text)),
-        None => return Err(format!("no `{}` field", f.text)),
-    };
-    let ts = match obj.get(&f.ts) {
-        Some(Value::String(s)) => Timestamp::parse_lenient(s, f.offset),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(n) => Timestamp::from_epoch(n),
-            None => return Err(format!("`{}`: {n} is not a whole number", f.ts)),
-        },
-        Some(_) => return Err(format!("`{}` is neither a string nor a number", f.ts)),
-        None => return Err(format!("no `{}` field", f.ts)),
+/// A post from a JSON record with the configured field names, through
+/// the parser every command uses; a post without an id is named after its
+/// line.
+fn to_post(line: usize, bytes: &[u8], options: &ParseOptions) -> Result<Post, PostError> {
+    let mut post = Post::from_json_with(bytes, options)?;
+    if post.id.is_empty() {
+        post.id = format!("line-{line}");
     }
-    .map_err(|e| format!("`{}`: {e}", f.ts))?;
-    let id = match obj.get(&f.id) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => format!("line-{line}"),
-    };
-    let author = match obj.get(&f.author) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let post = Post {
-        author,
-        ..Post::new(id, text, ts)
-    };
-    post.validate().map_err(|e| e.to_string())?;
     Ok(post)
 }
 
@@ -183,12 +148,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(crate::truth::load(path, &lexicon, offset)?),
         None => None,
     };
-    let fields = Fields {
-        id: args.id_field.clone(),
-        text: args.text_field.clone(),
-        ts: args.ts_field.clone(),
-        author: args.author_field.clone(),
-        offset,
+    let options = ParseOptions {
+        fields: FieldNames {
+            id: args.id_field.clone(),
+            text: args.text_field.clone(),
+            ts: args.ts_field.clone(),
+            author: args.author_field.clone(),
+        },
+        local_offset_secs: Some(offset),
+        id_optional: true,
+        ..ParseOptions::default()
     };
     let input = crate::open_input(args.input.as_ref())?;
     let reader = LineReader::with_max(input, MAX_LINE_BYTES);
@@ -227,10 +196,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
-                let post = match to_post(n, bytes, &fields) {
+                let post = match to_post(n, bytes, &options) {
                     Ok(p) => p,
                     Err(e) => {
-                        out.errors.push((n, e));
+                        out.errors.push((n, e.to_string()));
                         continue;
                     }
                 };

@@ -239,6 +239,7 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParseOptions {
         default_ts: crate::score::parse_default_ts(args.default_ts.as_deref())?,
+        ..ParseOptions::default()
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())

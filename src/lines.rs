@@ -11,6 +11,9 @@ use std::thread;
 /// being held in memory.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
+/// The UTF-8 byte-order mark, skipped at the start of the input.
+pub const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// One line of input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line<'a> {
@@ -83,6 +86,14 @@ impl<R: BufRead> LineReader<R> {
         }
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
+        }
+        // A UTF-8 byte-order mark (editors on Windows write one) is not
+        // part of the first post.
+        if self.line_no == 1 && self.buf.starts_with(UTF8_BOM) {
+            return Ok(Some((
+                self.line_no,
+                Line::Bytes(&self.buf[UTF8_BOM.len()..]),
+            )));
         }
         Ok(Some((self.line_no, Line::Bytes(&self.buf))))
     }
@@ -250,6 +261,10 @@ mod tests {
             ]
         );
         assert!(lines("", 4).is_empty());
+        assert_eq!(
+            lines("\u{feff}{}\n\u{feff}x", 8),
+            vec![(1, Ok("{}".into())), (2, Ok("\u{feff}x".into()))]
+        );
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timesta
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParseOptions {
         default_ts: parse_default_ts(args.default_ts.as_deref())?,
+        ..ParseOptions::default()
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
     let input = crate::open_input(args.input.as_ref())?;

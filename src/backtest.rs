@@ -4,10 +4,10 @@
 //! line, `emitted_at` in stream time) and a summary per category.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use yuqing_lexicon::Scratch;
@@ -18,6 +18,7 @@ use yuqing_text::Analyzed;
 
 use crate::detect::{Recorded, Replayed};
 use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::progress::Progress;
 
 /// Arguments of `yuqing backtest`.
 #[derive(clap::Args)]
@@ -65,6 +66,9 @@ pub struct Args {
     /// Print the summary only, not the alerts.
     #[arg(long)]
     pub quiet: bool,
+    /// Report every bad line, not only the first ten.
+    #[arg(long)]
+    pub verbose: bool,
     /// Known incidents, JSON lines with `category`, optional `region`,
     /// `start` and optional `end`: says for each whether an alert of its
     /// category opened and how long after its start, and counts the false
@@ -113,7 +117,7 @@ struct BatchOut {
     /// the detector recognises repeats on), and the clock.
     recorded: Recorded,
     posts: usize,
-    errors: Vec<(usize, String)>,
+    errors: Vec<(usize, &'static str, String)>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     days: BTreeSet<i64>,
@@ -159,12 +163,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         id_optional: true,
         ..ParseOptions::default()
     };
-    let input = crate::open_input(args.input.as_ref())?;
-    let reader = LineReader::with_max(input, MAX_LINE_BYTES);
+    let input = crate::progress::open(args.input.as_ref())?;
+    let mut progress = Progress::new("yuqing backtest", "posts", args.verbose).with_input(&input);
+    let reader = LineReader::with_max(input.reader, MAX_LINE_BYTES);
     let workers = crate::worker_count(args.workers);
-    let progress = io::stderr().is_terminal();
     let started = Instant::now();
-    let mut last_progress = Instant::now();
 
     let mut recorded = Recorded::default();
     let (mut posts, mut bad) = (0usize, 0usize);
@@ -189,17 +192,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
                     Line::Bytes(b) => b,
                     Line::TooLong(len) => {
-                        out.errors.push((
-                            n,
-                            format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
-                        ));
+                        out.errors
+                            .push((n, "too_large", crate::score::too_long(len)));
                         continue;
                     }
                 };
                 let post = match to_post(n, bytes, &options) {
                     Ok(p) => p,
                     Err(e) => {
-                        out.errors.push((n, e.to_string()));
+                        out.errors.push((n, e.reason(), e.to_string()));
                         continue;
                     }
                 };
@@ -218,12 +219,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         |out| {
             posts += out.posts;
             bad += out.errors.len();
-            for (n, e) in out
-                .errors
-                .iter()
-                .take(10usize.saturating_sub(bad - out.errors.len()))
-            {
-                eprintln!("yuqing backtest: line {n}: {e} (skipped)");
+            for (n, reason, e) in &out.errors {
+                progress.bad_line(*n, reason, e);
             }
             if let Some(t) = out.first_ts {
                 first_ts = first_ts.min(t);
@@ -233,23 +230,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             days.extend(out.days);
             recorded.extend(out.recorded);
-            if progress && last_progress.elapsed() >= Duration::from_secs(2) {
-                last_progress = Instant::now();
-                eprint!(
-                    "\ryuqing backtest: scored {posts} posts, {} flagged",
-                    recorded.flagged.len()
-                );
-            }
+            progress.tick(
+                posts as u64,
+                &format!(", {} flagged", recorded.flagged.len()),
+            );
             Ok(())
         },
     )
     .context("reading the input")?;
-    if progress {
-        eprint!("\r");
-    }
-    if bad > 10 {
-        eprintln!("yuqing backtest: … {} more bad lines skipped", bad - 10);
-    }
+    progress.finish();
     if posts == 0 {
         bail!("no posts in the input ({bad} bad lines)");
     }

@@ -12,6 +12,7 @@ mod eval;
 mod generate;
 mod index_cmd;
 mod lines;
+mod progress;
 mod replay;
 mod run;
 mod score;

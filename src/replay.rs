@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use yuqing_kafka::replay::{ReplaySettings, replay};
 
+use crate::progress::Progress;
+
 /// Arguments of `yuqing replay`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,21 +53,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         speedup: args.speedup,
         options,
     };
-    let input = crate::open_input(args.input.as_ref())?;
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let stats = replay(&settings, input, |s| {
-        if progress {
-            eprint!(
-                "\ryuqing replay: {} sent, {:.0}/s ",
-                s.sent,
-                s.sent as f64 / s.secs.max(1e-9)
-            );
-        }
-    })
-    .with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;
-    if progress {
-        eprintln!();
-    }
+    let input = crate::progress::open(args.input.as_ref())?;
+    let mut progress = Progress::new("yuqing replay", "messages", false).with_input(&input);
+    let stats = replay(&settings, input.reader, |s| progress.tick(s.sent, ""));
+    progress.finish();
+    let stats =
+        stats.with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;
     eprintln!(
         "yuqing replay: {} messages ({:.1} MB) to {} in {:.2} s: {:.0} messages/s",
         stats.sent,

@@ -86,7 +86,11 @@ fn parse_offset(s: &str) -> anyhow::Result<i32> {
     if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
         return Ok(0);
     }
-    let bad = || anyhow::anyhow!("--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC");
+    let bad = || {
+        crate::usage(format!(
+            "--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC"
+        ))
+    };
     let (sign, rest) = match s.as_bytes().first() {
         Some(b'+') => (1, &s[1..]),
         Some(b'-') => (-1, &s[1..]),

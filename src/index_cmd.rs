@@ -237,6 +237,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..ParseOptions::default()
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
+    // The input first: a missing file leaves no data directory behind.
+    let input = crate::progress::open(args.input.as_ref())?;
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
     let mut writer = index
@@ -254,7 +256,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         })
         .context("opening the index writer (is another yuqing writing to this data directory?)")?;
-    let input = crate::progress::open(args.input.as_ref())?;
     let workers = args
         .workers
         .filter(|&n| n > 0)
@@ -321,11 +322,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
-        "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} posts in {} segments",
+        "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} in {}",
         posts as f64 / secs,
         args.data_dir.display(),
-        index.num_docs(),
-        index.num_segments()
+        crate::count(index.num_docs(), "post"),
+        crate::count(index.num_segments() as u64, "segment")
     );
     if let Some(d) = &detecting {
         eprintln!(

@@ -37,14 +37,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for o in &args.options {
         let (k, v) = o
             .split_once('=')
-            .with_context(|| format!("--option `{o}`: expected key=value"))?;
+            .ok_or_else(|| crate::usage(format!("--option `{o}`: expected key=value")))?;
         options.insert(k.to_string(), v.to_string());
     }
-    if let Some(r) = args.rate {
-        anyhow::ensure!(r > 0.0, "--rate must be above 0");
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+        return Err(crate::usage("--rate must be above 0"));
     }
-    if let Some(x) = args.speedup {
-        anyhow::ensure!(x > 0.0, "--speedup must be above 0");
+    if args.speedup.is_some_and(|x| x.is_nan() || x <= 0.0) {
+        return Err(crate::usage("--speedup must be above 0"));
     }
     let settings = ReplaySettings {
         brokers: args.brokers.clone(),

@@ -129,7 +129,8 @@ pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timesta
         Ok(n) => Timestamp::from_epoch(n),
         Err(_) => Timestamp::parse_rfc3339(s),
     };
-    ts.map(Some).with_context(|| format!("--default-ts `{s}`"))
+    ts.map(Some)
+        .map_err(|e| crate::usage(format!("--default-ts `{s}`: {e}")))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

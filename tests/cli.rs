@@ -792,3 +792,146 @@ fn progress_lines_with_rate_share_and_time_left_when_stderr_is_not_a_terminal() 
         assert!(err.contains(" posts/s"), "{command}: {err}");
     }
 }
+
+#[test]
+fn each_error_says_its_cause_once_and_a_missing_input_leaves_no_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("missing.jsonl");
+    let o = run(&[
+        "index",
+        missing.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("missing.jsonl"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(!data.exists(), "the data directory was created: {err}");
+
+    // A pipeline whose source file is missing.
+    let toml = write(
+        dir.path(),
+        "p.toml",
+        b"data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"missing.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n",
+    );
+    let o = run(&["run", toml.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+#[test]
+fn a_busy_index_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A first writer that waits on its stdin holds the index.
+    let mut first = yuqing()
+        .args(["index", "-", "--data-dir", data.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lock = data.join("index/.tantivy-writer.lock");
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "t")).as_bytes(),
+    );
+    let o = run(&[
+        "index",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    drop(first.stdin.take());
+    let _ = first.wait();
+    assert!(err.contains("another yuqing"), "{err}");
+    assert_eq!(err.matches("LockBusy").count(), 1, "{err}");
+}
+
+#[test]
+fn bad_option_values_exit_2_like_clap_and_failures_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "滁州发生爆炸")).as_bytes(),
+    );
+    let f = file.to_str().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let o = run(&["index", f, "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A singular count reads as one.
+    assert!(
+        stderr(&o).contains(&format!("the index in {d} holds 1 post in 1 segment\n")),
+        "{}",
+        stderr(&o)
+    );
+    for args in [
+        vec!["score", "--workers", "many", f],
+        vec!["score", "--default-ts", "soon", f],
+        vec!["index", f, "--data-dir", d, "--default-ts", "soon"],
+        vec!["index", f, "--data-dir", d, "--set", "nonsense=1"],
+        vec!["backtest", "--timezone", "8", f],
+        vec!["backtest", "--set", "thresholds.min_cout=3", f],
+        vec!["gen", "--hours", "0"],
+        vec!["gen", "--burst", "fire"],
+        vec!["replay", "--brokers", "127.0.0.1:1", "--rate", "0", f],
+        vec!["replay", "--brokers", "127.0.0.1:1", "--option", "nokey", f],
+        vec!["search", "--data-dir", d, "--level", "purple", "爆炸"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error"), "{args:?}: {}", stderr(&o));
+    }
+    for args in [
+        vec!["score", "missing.jsonl"],
+        vec!["backtest", "missing.jsonl"],
+        vec!["search", "--data-dir", "no-such-dir", "爆炸"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn dict_list_columns_line_up_after_chinese_names() {
+    let o = run(&["dict", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<&str> = out.lines().take_while(|l| !l.starts_with("ok:")).collect();
+    assert!(rows.len() > 5, "{out}");
+    // Each column starts at the same terminal column (a Chinese character
+    // takes two) on every row: the first three, and the line's end.
+    let starts = |row: &str| -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut prev_space = true;
+        for (i, c) in row.char_indices() {
+            if c != ' ' && prev_space {
+                out.push(unicode_width::UnicodeWidthStr::width(&row[..i]));
+            }
+            prev_space = c == ' ';
+        }
+        out
+    };
+    let first = starts(rows[0]);
+    let end = unicode_width::UnicodeWidthStr::width(rows[0]);
+    for row in &rows {
+        assert_eq!(starts(row)[..3], first[..3], "{row:?}\n{out}");
+        assert_eq!(
+            unicode_width::UnicodeWidthStr::width(*row),
+            end,
+            "{row:?}\n{out}"
+        );
+    }
+}

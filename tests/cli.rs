@@ -215,7 +215,11 @@ fn default_ts_fills_posts_without_one() {
     );
     assert_eq!(stdout_json(&o)[0]["ts"], "2024-01-01T00:00:00Z");
     let o = run_stdin(&["score", "--default-ts", "soon"], b"");
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a bad option value is a bad command line"
+    );
     assert!(stderr(&o).contains("--default-ts `soon`"), "{}", stderr(&o));
 }
 
@@ -794,7 +798,7 @@ fn progress_lines_with_rate_share_and_time_left_when_stderr_is_not_a_terminal() 
 }
 
 #[test]
-fn each_error_says_its_cause_once_and_a_missing_input_leaves_no_data_directory() {
+fn a_missing_index_input_says_its_cause_once_and_leaves_no_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let missing = dir.path().join("missing.jsonl");
@@ -809,8 +813,11 @@ fn each_error_says_its_cause_once_and_a_missing_input_leaves_no_data_directory()
     assert!(err.contains("missing.jsonl"), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     assert!(!data.exists(), "the data directory was created: {err}");
+}
 
-    // A pipeline whose source file is missing.
+#[test]
+fn a_missing_pipeline_source_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
     let toml = write(
         dir.path(),
         "p.toml",
@@ -871,12 +878,6 @@ fn bad_option_values_exit_2_like_clap_and_failures_exit_1() {
     let d = data.to_str().unwrap();
     let o = run(&["index", f, "--data-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // A singular count reads as one.
-    assert!(
-        stderr(&o).contains(&format!("the index in {d} holds 1 post in 1 segment\n")),
-        "{}",
-        stderr(&o)
-    );
     for args in [
         vec!["score", "--workers", "many", f],
         vec!["score", "--default-ts", "soon", f],
@@ -934,4 +935,23 @@ fn dict_list_columns_line_up_after_chinese_names() {
             "{row:?}\n{out}"
         );
     }
+}
+
+#[test]
+fn an_index_of_one_post_holds_one_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "滁州发生爆炸")).as_bytes(),
+    );
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let o = run(&["index", file.to_str().unwrap(), "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("the index in {d} holds 1 post in 1 segment\n")),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -289,3 +289,37 @@ fn a_file_pipeline_reads_a_byte_order_mark_and_dead_letters_bad_lines_as_score_r
         assert!(score_err.contains(&line), "{line} not in {score_err}");
     }
 }
+
+#[test]
+fn a_pipeline_reports_progress_in_full_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"g-{i}\",\"text\":\"今天和朋友去吃了火锅，好开心{i}\",\"ts\":{}}}\n",
+                1_719_792_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("posts.jsonl"), &body).unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", dir.path().join("p.toml").to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .env("YUQING_PROGRESS_SECS", "0.05")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains('\r'), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("yuqing run: ")
+            && l.contains(" messages/s, ")
+            && l.contains(" indexed, ")),
+        "{err}"
+    );
+}

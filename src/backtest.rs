@@ -17,7 +17,7 @@ use yuqing_spike::{Alert, AlertState, DetectorConfig};
 use yuqing_text::Analyzed;
 
 use crate::detect::{Recorded, Replayed};
-use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{Batch, Line, map_ordered};
 use crate::progress::Progress;
 
 /// Arguments of `yuqing backtest`.
@@ -169,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let input = crate::progress::open(args.input.as_ref())?;
     let mut progress = Progress::new("yuqing backtest", "posts", args.verbose).with_input(&input);
-    let reader = LineReader::with_max(input.reader, MAX_LINE_BYTES);
+    let reader = input.lines();
     let workers = crate::worker_count(args.workers);
     let started = Instant::now();
 

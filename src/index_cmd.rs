@@ -284,7 +284,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut progress = Progress::new("yuqing index", "posts", args.verbose).with_input(&input);
     let outcome = index_stream(
-        LineReader::new(input.reader),
+        input.lines(),
         &lexicon,
         &options,
         &mut writer,

@@ -17,20 +17,36 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::lines::LineReader;
+
 /// Bad lines shown one by one before they are only counted.
 pub const SHOWN_BAD_LINES: u64 = 10;
 
 /// The environment variable that sets the progress interval in seconds.
 pub const INTERVAL_ENV: &str = "YUQING_PROGRESS_SECS";
 
-/// An input that counts the bytes read from it, with its size when known.
+/// An input whose progress is counted, with its size when known.
 pub struct Input {
-    /// The reader.
-    pub reader: Box<dyn BufRead + Send>,
-    /// Bytes read so far (shared with the progress reporter).
-    pub read: Arc<AtomicU64>,
+    reader: Box<dyn BufRead + Send>,
+    /// Bytes handled so far (shared with the progress reporter).
+    read: Arc<AtomicU64>,
     /// The size of the input, when it is a regular file.
-    pub total: Option<u64>,
+    total: Option<u64>,
+}
+
+impl Input {
+    /// Its lines, counted as [`crate::lines::map_ordered`] hands them on.
+    pub fn lines(self) -> LineReader<Box<dyn BufRead + Send>> {
+        LineReader::new(self.reader).counting(self.read)
+    }
+
+    /// The reader, counting bytes as they are read.
+    pub fn counted(self) -> impl BufRead + Send {
+        Counting {
+            inner: self.reader,
+            read: self.read,
+        }
+    }
 }
 
 /// Opens a file, or stdin for `-` / no path, counting what is read.
@@ -42,14 +58,9 @@ pub fn open(path: Option<&PathBuf>) -> anyhow::Result<Input> {
             .map(|m| m.len()),
         _ => None,
     };
-    let read = Arc::new(AtomicU64::new(0));
-    let reader = Box::new(Counting {
-        inner: crate::open_input(path)?,
-        read: Arc::clone(&read),
-    });
     Ok(Input {
-        reader,
-        read,
+        reader: crate::open_input(path)?,
+        read: Arc::new(AtomicU64::new(0)),
         total,
     })
 }
@@ -245,7 +256,11 @@ impl Progress {
             self.message(&counts);
         }
         if self.open_line {
-            self.message("");
+            // What follows (the summary) takes the progress line's place.
+            let mut err = io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K");
+            let _ = err.flush();
+            self.open_line = false;
         }
         if self.bad > 0 {
             let text = format!(

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let input = crate::progress::open(args.input.as_ref())?;
     let mut progress = Progress::new("yuqing replay", "messages", false).with_input(&input);
-    let stats = replay(&settings, input.reader, |s| progress.tick(s.sent, ""));
+    let stats = replay(&settings, input.counted(), |s| progress.tick(s.sent, ""));
     progress.finish();
     let stats =
         stats.with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;

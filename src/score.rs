@@ -11,7 +11,7 @@ use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::{ParseOptions, Post, Timestamp};
 use yuqing_text::Analyzed;
 
-use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{Batch, Line, MAX_LINE_BYTES, map_ordered};
 use crate::progress::Progress;
 
 /// Arguments of `yuqing score`.
@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut lines, mut posts, mut invalid, mut flagged, mut bytes) = (0, 0, 0, 0, 0usize);
 
     let result = map_ordered(
-        LineReader::new(input.reader),
+        input.lines(),
         workers,
         || Worker::new(&lexicon),
         |w, batch| w.score_batch(&lexicon, &options, batch),

@@ -778,6 +778,13 @@ fn progress_lines_with_rate_share_and_time_left_when_stderr_is_not_a_terminal() 
                 .any(|l| l.contains(&format!("% of {mb}, about ")) && l.ends_with(" left")),
             "{command}: {err}"
         );
+        // The share is of what has been handled, so it grows.
+        let shares: Vec<f64> = progress
+            .iter()
+            .filter_map(|l| l.split("% of ").next()?.rsplit(", ").next()?.parse().ok())
+            .collect();
+        assert!(shares.iter().any(|s| *s < 100.0), "{command}: {err}");
+        assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{command}: {err}");
         // A bad line is a line of its own, never glued to progress.
         for l in err.lines() {
             if l.contains("line ") && l.contains("malformed JSON") {

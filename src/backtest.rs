@@ -4,21 +4,21 @@
 //! line, `emitted_at` in stream time) and a summary per category.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 use yuqing_lexicon::Scratch;
-use yuqing_model::{Post, Timestamp};
+use yuqing_model::{FieldNames, ParseOptions, Post, PostError, Timestamp};
 use yuqing_pipeline::PipelineConfig;
 use yuqing_spike::{Alert, AlertState, DetectorConfig};
 use yuqing_text::Analyzed;
 
 use crate::detect::{Recorded, Replayed};
-use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{Batch, Line, map_ordered};
+use crate::progress::Progress;
 
 /// Arguments of `yuqing backtest`.
 #[derive(clap::Args)]
@@ -66,6 +66,9 @@ pub struct Args {
     /// Print the summary only, not the alerts.
     #[arg(long)]
     pub quiet: bool,
+    /// Report every bad line, not only the first ten.
+    #[arg(long)]
+    pub verbose: bool,
     /// Known incidents, JSON lines with `category`, optional `region`,
     /// `start` and optional `end`: says for each whether an alert of its
     /// category opened and how long after its start, and counts the false
@@ -83,7 +86,11 @@ fn parse_offset(s: &str) -> anyhow::Result<i32> {
     if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
         return Ok(0);
     }
-    let bad = || anyhow::anyhow!("--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC");
+    let bad = || {
+        crate::usage(format!(
+            "--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC"
+        ))
+    };
     let (sign, rest) = match s.as_bytes().first() {
         Some(b'+') => (1, &s[1..]),
         Some(b'-') => (-1, &s[1..]),
@@ -98,48 +105,14 @@ fn parse_offset(s: &str) -> anyhow::Result<i32> {
     Ok(sign * (h * 3600 + m * 60))
 }
 
-struct Fields {
-    id: String,
-    text: String,
-    ts: String,
-    author: String,
-    offset: i32,
-}
-
-/// A post from a JSON record with the configured field names.
-fn to_post(line: usize, bytes: &[u8], f: &Fields) -> Result<Post, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("not a JSON object")?;
-    let text = match obj.get(&f.text) {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(format!("`{}` is not a string", f.text)),
-        None => return Err(format!("no `{}` field", f.text)),
-    };
-    let ts = match obj.get(&f.ts) {
-        Some(Value::String(s)) => Timestamp::parse_lenient(s, f.offset),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(n) => Timestamp::from_epoch(n),
-            None => return Err(format!("`{}`: {n} is not a whole number", f.ts)),
-        },
-        Some(_) => return Err(format!("`{}` is neither a string nor a number", f.ts)),
-        None => return Err(format!("no `{}` field", f.ts)),
+/// A post from a JSON record with the configured field names, through
+/// the parser every command uses; a post without an id is named after its
+/// line.
+fn to_post(line: usize, bytes: &[u8], options: &ParseOptions) -> Result<Post, PostError> {
+    let mut post = Post::from_json_with(bytes, options)?;
+    if post.id.is_empty() {
+        post.id = format!("line-{line}");
     }
-    .map_err(|e| format!("`{}`: {e}", f.ts))?;
-    let id = match obj.get(&f.id) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => format!("line-{line}"),
-    };
-    let author = match obj.get(&f.author) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let post = Post {
-        author,
-        ..Post::new(id, text, ts)
-    };
-    post.validate().map_err(|e| e.to_string())?;
     Ok(post)
 }
 
@@ -148,7 +121,7 @@ struct BatchOut {
     /// the detector recognises repeats on), and the clock.
     recorded: Recorded,
     posts: usize,
-    errors: Vec<(usize, String)>,
+    errors: Vec<(usize, &'static str, String)>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     days: BTreeSet<i64>,
@@ -183,19 +156,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(crate::truth::load(path, &lexicon, offset)?),
         None => None,
     };
-    let fields = Fields {
-        id: args.id_field.clone(),
-        text: args.text_field.clone(),
-        ts: args.ts_field.clone(),
-        author: args.author_field.clone(),
-        offset,
+    let options = ParseOptions {
+        fields: FieldNames {
+            id: args.id_field.clone(),
+            text: args.text_field.clone(),
+            ts: args.ts_field.clone(),
+            author: args.author_field.clone(),
+        },
+        local_offset_secs: Some(offset),
+        id_optional: true,
+        ..ParseOptions::default()
     };
-    let input = crate::open_input(args.input.as_ref())?;
-    let reader = LineReader::with_max(input, MAX_LINE_BYTES);
+    let input = crate::progress::open(args.input.as_ref())?;
+    let mut progress = Progress::new("yuqing backtest", "posts", args.verbose).with_input(&input);
+    let reader = input.lines();
     let workers = crate::worker_count(args.workers);
-    let progress = io::stderr().is_terminal();
     let started = Instant::now();
-    let mut last_progress = Instant::now();
 
     let mut recorded = Recorded::default();
     let (mut posts, mut bad) = (0usize, 0usize);
@@ -220,17 +196,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
                     Line::Bytes(b) => b,
                     Line::TooLong(len) => {
-                        out.errors.push((
-                            n,
-                            format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
-                        ));
+                        out.errors
+                            .push((n, "too_large", crate::score::too_long(len)));
                         continue;
                     }
                 };
-                let post = match to_post(n, bytes, &fields) {
+                let post = match to_post(n, bytes, &options) {
                     Ok(p) => p,
                     Err(e) => {
-                        out.errors.push((n, e));
+                        out.errors.push((n, e.reason(), e.to_string()));
                         continue;
                     }
                 };
@@ -249,12 +223,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         |out| {
             posts += out.posts;
             bad += out.errors.len();
-            for (n, e) in out
-                .errors
-                .iter()
-                .take(10usize.saturating_sub(bad - out.errors.len()))
-            {
-                eprintln!("yuqing backtest: line {n}: {e} (skipped)");
+            for (n, reason, e) in &out.errors {
+                progress.bad_line(*n, reason, e);
             }
             if let Some(t) = out.first_ts {
                 first_ts = first_ts.min(t);
@@ -264,23 +234,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             days.extend(out.days);
             recorded.extend(out.recorded);
-            if progress && last_progress.elapsed() >= Duration::from_secs(2) {
-                last_progress = Instant::now();
-                eprint!(
-                    "\ryuqing backtest: scored {posts} posts, {} flagged",
-                    recorded.flagged.len()
-                );
-            }
+            progress.tick(
+                posts as u64,
+                &format!(", {} flagged", recorded.flagged.len()),
+            );
             Ok(())
         },
     )
     .context("reading the input")?;
-    if progress {
-        eprint!("\r");
-    }
-    if bad > 10 {
-        eprintln!("yuqing backtest: … {} more bad lines skipped", bad - 10);
-    }
+    progress.finish();
     if posts == 0 {
         bail!("no posts in the input ({bad} bad lines)");
     }

@@ -14,7 +14,7 @@ pub(crate) fn apply_settings(
 ) -> anyhow::Result<()> {
     config
         .set_all(settings)
-        .map_err(|e| anyhow::anyhow!("--set {e}"))
+        .map_err(|e| crate::usage(format!("--set {e}")))
 }
 
 /// Flagged posts (with their line numbers and normalised texts) and the

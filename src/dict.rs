@@ -40,14 +40,36 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Ok(lexicon) => {
             let s = lexicon.stats();
             if list {
+                // Columns as wide as their widest value, in terminal
+                // columns.
+                let categories = lexicon.categories();
+                let widest = |header: &str, f: fn(&yuqing_lexicon::Category) -> &str| {
+                    categories
+                        .iter()
+                        .map(|c| width(f(c)))
+                        .chain([width(header)])
+                        .max()
+                        .unwrap_or(0)
+                };
+                let w_id = widest("id", |c| &c.id);
+                let w_zh = widest("name", |c| &c.name_zh);
+                let w_en = widest("english", |c| &c.name_en);
                 println!(
-                    "{:<14} {:<10} {:<20} {:>9} {:>6}",
-                    "id", "name", "english", "threshold", "terms"
+                    "{} {} {} {:>9} {:>6}",
+                    pad("id", w_id),
+                    pad("name", w_zh),
+                    pad("english", w_en),
+                    "threshold",
+                    "terms"
                 );
-                for c in lexicon.categories() {
+                for c in categories {
                     println!(
-                        "{:<14} {:<10} {:<20} {:>9} {:>6}",
-                        c.id, c.name_zh, c.name_en, c.threshold, c.terms
+                        "{} {} {} {:>9} {:>6}",
+                        pad(&c.id, w_id),
+                        pad(&c.name_zh, w_zh),
+                        pad(&c.name_en, w_en),
+                        c.threshold,
+                        c.terms
                     );
                 }
             }
@@ -80,4 +102,15 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `s` padded with spaces to `width` terminal columns (a Chinese character
+/// takes two), so that columns line up after Chinese names.
+fn pad(s: &str, columns: usize) -> String {
+    format!("{s}{}", " ".repeat(columns.saturating_sub(width(s))))
+}
+
+/// Terminal columns of `s`.
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }

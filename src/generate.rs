@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::usage;
 use yuqing_gen::{Burst, StreamSpec, stream};
 use yuqing_model::Timestamp;
 
@@ -44,15 +46,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(n) => Timestamp::from_epoch(n),
         Err(_) => Timestamp::parse_rfc3339(&args.start),
     }
-    .with_context(|| format!("--start `{}`", args.start))?;
-    anyhow::ensure!(
-        args.hours > 0.0 && args.hours <= 24.0 * 366.0,
-        "--hours must be above 0 and at most a year"
-    );
-    anyhow::ensure!(
-        args.per_minute >= 0.0 && args.per_minute <= 100_000.0,
-        "--per-minute must be from 0 to 100000"
-    );
+    .map_err(|e| usage(format!("--start `{}`: {e}", args.start)))?;
+    if !(args.hours > 0.0 && args.hours <= 24.0 * 366.0) {
+        return Err(usage("--hours must be above 0 and at most a year"));
+    }
+    if !(args.per_minute >= 0.0 && args.per_minute <= 100_000.0) {
+        return Err(usage("--per-minute must be from 0 to 100000"));
+    }
     let minutes = (args.hours * 60.0).round() as u32;
     let known: Vec<&str> = yuqing_gen::INCIDENTS.iter().map(|(c, _)| *c).collect();
     let specs = if args.bursts.is_empty() {
@@ -64,22 +64,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for b in &specs {
         let parts: Vec<&str> = b.split('@').collect();
         let [category, region, minute] = parts[..] else {
-            anyhow::bail!(
+            return Err(usage(format!(
                 "--burst `{b}`: expected CATEGORY@REGION@MINUTE, e.g. explosion@滁州@180"
-            );
+            )));
         };
-        anyhow::ensure!(
-            known.contains(&category),
-            "--burst `{b}`: unknown category `{category}` (known: {})",
-            known.join(", ")
-        );
+        if !known.contains(&category) {
+            return Err(usage(format!(
+                "--burst `{b}`: unknown category `{category}` (known: {})",
+                known.join(", ")
+            )));
+        }
         let at_minute: u32 = minute
             .parse()
-            .with_context(|| format!("--burst `{b}`: `{minute}` is not a minute"))?;
-        anyhow::ensure!(
-            at_minute < minutes,
-            "--burst `{b}`: minute {at_minute} is after the end ({minutes})"
-        );
+            .map_err(|_| usage(format!("--burst `{b}`: `{minute}` is not a minute")))?;
+        if at_minute >= minutes {
+            return Err(usage(format!(
+                "--burst `{b}`: minute {at_minute} is after the end ({minutes})"
+            )));
+        }
         bursts.push(Burst {
             category: category.to_string(),
             region: region.to_string(),

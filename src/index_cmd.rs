@@ -3,7 +3,7 @@
 //! them in their own time, so that a loaded history has its alerts (in
 //! `DATA_DIR/alerts.jsonl`, where the API reads them).
 
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use yuqing_model::{ParseOptions, Post, ScoredPost};
 use yuqing_spike::{Alert, AlertState, AlertStore, Detector, DetectorConfig};
 use yuqing_text::Analyzed;
 
-use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{Batch, Line, LineReader, map_ordered};
+use crate::progress::Progress;
 
 /// What to store of authors.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -71,12 +72,15 @@ pub struct Args {
     /// the oldest go beyond), as `[alerts] keep` of a pipeline.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub alerts_keep: usize,
+    /// Report every bad line, not only the first ten.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// A batch scored and ready for the index.
 struct Scored {
     posts: Vec<(ScoredPost, Analyzed)>,
-    errors: Vec<(usize, String)>,
+    errors: Vec<(usize, &'static str, String)>,
     lines: usize,
 }
 
@@ -94,10 +98,8 @@ fn score_batch(
     for (n, line) in batch.lines() {
         let bytes = match line {
             Line::TooLong(len) => {
-                out.errors.push((
-                    n,
-                    format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
-                ));
+                out.errors
+                    .push((n, "too_large", crate::score::too_long(len)));
                 continue;
             }
             Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
@@ -110,7 +112,7 @@ fn score_batch(
                 out.posts
                     .push((lexicon.scored_post(post, scratch), analyzed));
             }
-            Err(e) => out.errors.push((n, e.to_string())),
+            Err(e) => out.errors.push((n, e.reason(), e.to_string())),
         }
     }
     out
@@ -167,12 +169,10 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
     options: &ParseOptions,
     writer: &mut yuqing_index::PostWriter,
     workers: usize,
-    progress: bool,
-    report_errors: bool,
+    mut progress: Option<&mut Progress>,
     mut detecting: Option<&mut Detecting>,
 ) -> StreamOutcome {
     let start = Instant::now();
-    let mut last_progress = start;
     let mut stats = IndexStats::default();
     let mut index_error: Option<yuqing_index::IndexError> = None;
     let mut alert_error: Option<io::Error> = None;
@@ -182,9 +182,9 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
         || Scratch::new(lexicon),
         |scratch, batch| score_batch(lexicon, options, scratch, batch),
         |b: Scored| {
-            if report_errors {
-                for (n, msg) in &b.errors {
-                    eprintln!("line {n}: {msg}");
+            if let Some(p) = progress.as_deref_mut() {
+                for (n, reason, msg) in &b.errors {
+                    p.bad_line(*n, reason, msg);
                 }
             }
             stats.lines += b.lines;
@@ -213,19 +213,14 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
                 index_error = Some(e);
                 return Err(io::Error::other("the index failed"));
             }
-            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                eprint!(
-                    "\ryuqing index: {} posts, {:.0} posts/s ",
-                    stats.posts,
-                    stats.posts as f64 / start.elapsed().as_secs_f64()
-                );
+            if let Some(p) = progress.as_deref_mut() {
+                p.tick(stats.posts as u64, &format!(", {} flagged", stats.flagged));
             }
             Ok(())
         },
     );
-    if progress && start.elapsed() >= Duration::from_secs(1) {
-        eprintln!();
+    if let Some(p) = progress {
+        p.finish();
     }
     stats.secs = start.elapsed().as_secs_f64();
     StreamOutcome {
@@ -239,8 +234,11 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParseOptions {
         default_ts: crate::score::parse_default_ts(args.default_ts.as_deref())?,
+        ..ParseOptions::default()
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
+    // The input first: a missing file leaves no data directory behind.
+    let input = crate::progress::open(args.input.as_ref())?;
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
     refuse_a_pipelines_index(&index, &args.data_dir)?;
@@ -259,7 +257,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         })
         .context("opening the index writer (is another yuqing writing to this data directory?)")?;
-    let input = crate::open_input(args.input.as_ref())?;
     let workers = args
         .workers
         .filter(|&n| n > 0)
@@ -286,14 +283,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let start = Instant::now();
+    let mut progress = Progress::new("yuqing index", "posts", args.verbose).with_input(&input);
     let outcome = index_stream(
-        LineReader::new(input),
+        input.lines(),
         &lexicon,
         &options,
         &mut writer,
         workers,
-        io::stderr().is_terminal(),
-        true,
+        Some(&mut progress),
         detecting.as_mut(),
     );
     let (result, index_error) = (outcome.read, outcome.index_error);
@@ -326,11 +323,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
-        "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} posts in {} segments",
+        "yuqing index: {lines} lines: {posts} posts indexed, {invalid} invalid, {flagged} flagged; {secs:.2} s: {:.0} posts/s; the index in {} holds {} in {}",
         posts as f64 / secs,
         args.data_dir.display(),
-        index.num_docs(),
-        index.num_segments()
+        crate::count(index.num_docs(), "post"),
+        crate::count(index.num_segments() as u64, "segment")
     );
     if let Some(d) = &detecting {
         eprintln!(

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 /// Longest line accepted, in bytes. A post's text is at most 64 KiB; with
@@ -10,6 +12,9 @@ use std::thread;
 /// stays well under this. Longer lines are reported and skipped without
 /// being held in memory.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The UTF-8 byte-order mark, skipped at the start of the input.
+pub const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// One line of input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,11 @@ pub struct LineReader<R> {
     max: usize,
     line_no: usize,
     buf: Vec<u8>,
+    /// Bytes of input the last line took, with its terminator.
+    consumed: usize,
+    /// Where [`map_ordered`] counts the bytes of the lines it has handed
+    /// to its sink.
+    done: Option<Arc<AtomicU64>>,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -42,12 +52,22 @@ impl<R: BufRead> LineReader<R> {
             max,
             line_no: 0,
             buf: Vec::new(),
+            consumed: 0,
+            done: None,
         }
+    }
+
+    /// Counts into `done` the bytes of input whose lines [`map_ordered`]
+    /// has handed to its sink (what progress reports as read).
+    pub fn counting(mut self, done: Arc<AtomicU64>) -> Self {
+        self.done = Some(done);
+        self
     }
 
     /// The next line and its 1-based number, or `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<(usize, Line<'_>)>> {
         self.buf.clear();
+        self.consumed = 0;
         let mut total = 0usize;
         let mut saw_any = false;
         loop {
@@ -73,6 +93,7 @@ impl<R: BufRead> LineReader<R> {
             }
             let used = done.unwrap_or(available.len());
             self.inner.consume(used);
+            self.consumed += used;
             if done.is_some() {
                 break;
             }
@@ -83,6 +104,14 @@ impl<R: BufRead> LineReader<R> {
         }
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
+        }
+        // A UTF-8 byte-order mark (editors on Windows write one) is not
+        // part of the first post.
+        if self.line_no == 1 && self.buf.starts_with(UTF8_BOM) {
+            return Ok(Some((
+                self.line_no,
+                Line::Bytes(&self.buf[UTF8_BOM.len()..]),
+            )));
         }
         Ok(Some((self.line_no, Line::Bytes(&self.buf))))
     }
@@ -97,6 +126,8 @@ type Slot = (usize, Result<(u32, u32), usize>);
 pub struct Batch {
     /// Position of the batch in the input (0, 1, 2 …).
     pub seq: u64,
+    /// Bytes of input the batch's lines took, with their terminators.
+    input_bytes: u64,
     data: Vec<u8>,
     lines: Vec<Slot>,
 }
@@ -147,8 +178,9 @@ where
     O: Send,
 {
     let workers = workers.max(1);
+    let done = reader.done.clone();
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
-    let (out_tx, out_rx) = crossbeam_channel::bounded::<(u64, O)>(workers * 2);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<(u64, u64, O)>(workers * 2);
     thread::scope(|scope| {
         let read = scope.spawn(move || -> io::Result<()> {
             let mut seq = 0;
@@ -162,6 +194,7 @@ where
                     }
                     Line::TooLong(len) => batch.lines.push((n, Err(len))),
                 }
+                batch.input_bytes += reader.consumed as u64;
                 if batch.lines.len() >= BATCH_LINES || batch.data.len() >= BATCH_BYTES {
                     batch.seq = seq;
                     seq += 1;
@@ -184,7 +217,7 @@ where
                 let mut state = init();
                 for batch in rx {
                     let out = work(&mut state, &batch);
-                    if tx.send((batch.seq, out)).is_err() {
+                    if tx.send((batch.seq, batch.input_bytes, out)).is_err() {
                         return;
                     }
                 }
@@ -196,10 +229,13 @@ where
         let mut next = 0u64;
         let mut pending = BTreeMap::new();
         let mut result = Ok(());
-        for (seq, out) in out_rx.iter() {
-            pending.insert(seq, out);
-            while let Some(out) = pending.remove(&next) {
+        for (seq, bytes, out) in out_rx.iter() {
+            pending.insert(seq, (bytes, out));
+            while let Some((bytes, out)) = pending.remove(&next) {
                 next += 1;
+                if let Some(done) = &done {
+                    done.fetch_add(bytes, Ordering::Relaxed);
+                }
                 if let Err(e) = sink(out) {
                     result = Err(e);
                     break;
@@ -250,6 +286,10 @@ mod tests {
             ]
         );
         assert!(lines("", 4).is_empty());
+        assert_eq!(
+            lines("\u{feff}{}\n\u{feff}x", 8),
+            vec![(1, Ok("{}".into())), (2, Ok("\u{feff}x".into()))]
+        );
     }
 
     #[test]
@@ -268,6 +308,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen, (1..=5000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn counts_the_bytes_of_the_lines_handed_to_the_sink() {
+        let input: String = "\u{feff}".to_string()
+            + &(0..3000).map(|i| format!("{i}\r\n")).collect::<String>()
+            + "last";
+        let done = Arc::new(AtomicU64::new(0));
+        let mut seen_before_sink = Vec::new();
+        map_ordered(
+            LineReader::new(input.as_bytes()).counting(Arc::clone(&done)),
+            2,
+            || (),
+            |_, b| b.len(),
+            |_| {
+                seen_before_sink.push(done.load(Ordering::Relaxed));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(done.load(Ordering::Relaxed), input.len() as u64);
+        // Each batch is counted as it reaches the sink, not when read.
+        assert!(seen_before_sink.len() > 2);
+        assert!(seen_before_sink.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(*seen_before_sink.last().unwrap(), input.len() as u64);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! See `yuqing --help` and docs/cli.md. Exit codes: 0 success, 1 failure
 //! (bad dictionaries, unreadable input, an evaluation below its targets),
-//! 2 bad command line.
+//! 2 bad command line (clap's errors and bad option values, [`Usage`]).
 
 mod backtest;
 mod bench;
@@ -12,6 +12,7 @@ mod eval;
 mod generate;
 mod index_cmd;
 mod lines;
+mod progress;
 mod replay;
 mod run;
 mod score;
@@ -102,9 +103,37 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("yuqing: error: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<Usage>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A bad command line that clap cannot see: an option value of the wrong
+/// shape or out of range. Exits 2, like clap's own errors; failures while
+/// running exit 1.
+#[derive(Debug)]
+pub(crate) struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// `1 post`, `2 posts`: a count with its noun (plural with an `s`).
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A [`Usage`] error with this message.
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
 }
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default `info`), in

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use yuqing_kafka::replay::{ReplaySettings, replay, wait_for_brokers};
 
+use crate::progress::Progress;
+
 /// Arguments of `yuqing replay`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,18 +41,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for o in &args.options {
         let (k, v) = o
             .split_once('=')
-            .with_context(|| format!("--option `{o}`: expected key=value"))?;
+            .ok_or_else(|| crate::usage(format!("--option `{o}`: expected key=value")))?;
         options.insert(k.to_string(), v.to_string());
     }
-    if let Some(r) = args.rate {
-        anyhow::ensure!(r > 0.0, "--rate must be above 0");
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+        return Err(crate::usage("--rate must be above 0"));
     }
-    anyhow::ensure!(
-        args.connect_timeout > 0,
-        "--connect-timeout must be at least 1"
-    );
-    if let Some(x) = args.speedup {
-        anyhow::ensure!(x > 0.0, "--speedup must be above 0");
+    if args.connect_timeout == 0 {
+        return Err(crate::usage("--connect-timeout must be at least 1"));
+    }
+    if args.speedup.is_some_and(|x| x.is_nan() || x <= 0.0) {
+        return Err(crate::usage("--speedup must be above 0"));
     }
     let settings = ReplaySettings {
         brokers: args.brokers.clone(),
@@ -59,27 +60,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         speedup: args.speedup,
         options,
     };
-    let input = crate::open_input(args.input.as_ref())?;
+    let input = crate::progress::open(args.input.as_ref())?;
     wait_for_brokers(&settings, Duration::from_secs(args.connect_timeout), |e| {
         eprintln!(
             "yuqing replay: the brokers at {} cannot be reached ({e}); trying for up to {} s",
             args.brokers, args.connect_timeout
         )
     })?;
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let stats = replay(&settings, input, |s| {
-        if progress {
-            eprint!(
-                "\ryuqing replay: {} sent, {:.0}/s ",
-                s.sent,
-                s.sent as f64 / s.secs.max(1e-9)
-            );
-        }
-    })
-    .with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;
-    if progress {
-        eprintln!();
-    }
+    let mut progress = Progress::new("yuqing replay", "messages", false).with_input(&input);
+    let stats = replay(&settings, input.counted(), |s| progress.tick(s.sent, ""));
+    progress.finish();
+    let stats =
+        stats.with_context(|| format!("replaying to {} on {}", args.topic, args.brokers))?;
     eprintln!(
         "yuqing replay: {} messages ({:.1} MB) to {} in {:.2} s: {:.0} messages/s",
         stats.sent,

@@ -11,6 +11,8 @@ use anyhow::Context;
 use yuqing_pipeline::{LogFormat, Pipeline, PipelineConfig, RunOutcome};
 use yuqing_server::{AppState, Auth, Limits, Reloader};
 
+use crate::progress::Progress;
+
 /// Arguments of `yuqing run`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -121,7 +123,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let start = Instant::now();
+    // Progress: full lines (stderr also carries the logs), from the counters.
+    let finished = Arc::new(AtomicBool::new(false));
+    let reporter = {
+        let stats = Arc::clone(&stats);
+        let finished = Arc::clone(&finished);
+        std::thread::spawn(move || {
+            let mut progress = Progress::lines_only("yuqing run", "messages", false);
+            while !finished.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                progress.tick(
+                    stats.consumed.load(Ordering::Relaxed),
+                    &format!(
+                        ", {} indexed, {} flagged, {} dead letters",
+                        stats.indexed.load(Ordering::Relaxed),
+                        stats.flagged.load(Ordering::Relaxed),
+                        stats.dead_letters.load(Ordering::Relaxed)
+                    ),
+                );
+            }
+        })
+    };
     let outcome = pipeline.run(Arc::clone(&stop));
+    finished.store(true, Ordering::Relaxed);
+    let _ = reporter.join();
     let secs = start.elapsed().as_secs_f64();
     let consumed = stats.consumed.load(Ordering::Relaxed);
     let (p50, p99) = stats

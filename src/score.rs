@@ -1,17 +1,18 @@
 //! `yuqing score`: JSONL posts in, scored JSONL out.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::{ParseOptions, Post, Timestamp};
 use yuqing_text::Analyzed;
 
-use crate::lines::{Batch, Line, LineReader, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{Batch, Line, MAX_LINE_BYTES, map_ordered};
+use crate::progress::Progress;
 
 /// Arguments of `yuqing score`.
 #[derive(clap::Args)]
@@ -31,12 +32,16 @@ pub struct Args {
     /// Print the summary line only, not the posts (for measuring).
     #[arg(long)]
     pub quiet: bool,
+    /// Report every bad line, not only the first ten.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// What one batch produced.
 pub(crate) struct BatchOut {
     pub json: Vec<u8>,
-    pub errors: Vec<(usize, String)>,
+    /// Bad lines: number, reason code, message.
+    pub errors: Vec<(usize, &'static str, String)>,
     pub posts: usize,
     pub flagged: usize,
     pub bytes: usize,
@@ -76,10 +81,7 @@ impl Worker {
             let bytes = match line {
                 Line::TooLong(len) => {
                     out.bytes += len;
-                    out.errors.push((
-                        n,
-                        format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}"),
-                    ));
+                    out.errors.push((n, "too_large", too_long(len)));
                     continue;
                 }
                 Line::Bytes(b) => b,
@@ -91,7 +93,7 @@ impl Worker {
             let post = match Post::from_json_with(bytes, options) {
                 Ok(p) => p,
                 Err(e) => {
-                    out.errors.push((n, e.to_string()));
+                    out.errors.push((n, e.reason(), e.to_string()));
                     continue;
                 }
             };
@@ -113,6 +115,11 @@ impl Worker {
     }
 }
 
+/// The message for a line over [`MAX_LINE_BYTES`].
+pub(crate) fn too_long(len: usize) -> String {
+    format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}")
+}
+
 pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
     let Some(s) = s else { return Ok(None) };
     if s == "now" {
@@ -122,27 +129,27 @@ pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timesta
         Ok(n) => Timestamp::from_epoch(n),
         Err(_) => Timestamp::parse_rfc3339(s),
     };
-    ts.map(Some).with_context(|| format!("--default-ts `{s}`"))
+    ts.map(Some)
+        .map_err(|e| crate::usage(format!("--default-ts `{s}`: {e}")))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = ParseOptions {
         default_ts: parse_default_ts(args.default_ts.as_deref())?,
+        ..ParseOptions::default()
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
-    let input = crate::open_input(args.input.as_ref())?;
+    let input = crate::progress::open(args.input.as_ref())?;
     let workers = crate::worker_count(args.workers);
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let stderr = io::stderr();
-    let progress = stderr.is_terminal();
+    let mut progress = Progress::new("yuqing score", "posts", args.verbose).with_input(&input);
     let start = Instant::now();
-    let mut last_progress = start;
     let (mut lines, mut posts, mut invalid, mut flagged, mut bytes) = (0, 0, 0, 0, 0usize);
 
     let result = map_ordered(
-        LineReader::new(input),
+        input.lines(),
         workers,
         || Worker::new(&lexicon),
         |w, batch| w.score_batch(&lexicon, &options, batch),
@@ -150,32 +157,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if !args.quiet {
                 out.write_all(&b.json)?;
             }
-            if !b.errors.is_empty() {
-                let mut err = stderr.lock();
-                for (n, msg) in &b.errors {
-                    writeln!(err, "line {n}: {msg}")?;
-                }
+            for (n, reason, msg) in &b.errors {
+                progress.bad_line(*n, reason, msg);
             }
             lines += b.lines;
             posts += b.posts;
             invalid += b.errors.len();
             flagged += b.flagged;
             bytes += b.bytes;
-            if progress && last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                let secs = start.elapsed().as_secs_f64();
-                eprint!(
-                    "\ryuqing score: {lines} lines, {posts} posts, {:.0} posts/s ",
-                    posts as f64 / secs
-                );
-            }
+            progress.tick(posts as u64, &format!(", {flagged} flagged"));
             Ok(())
         },
     );
     let flush = out.flush();
-    if progress && start.elapsed() >= Duration::from_secs(1) {
-        eprintln!();
-    }
+    progress.finish();
     match result.and(flush) {
         Ok(()) => {}
         // The reader of our output went away (`| head`): not an error.

@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let req = yuqing_server::params::search(Some(&query.finish()), &lexicon)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| crate::usage(e.to_string()))?;
     let res = index.search(&req).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -153,8 +153,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr().context("reading the bound address")?;
         tracing::info!(addr = %local, posts = state.index.num_docs(), "listening");
         eprintln!(
-            "yuqing serve: listening on http://{local} ({} posts)",
-            state.index.num_docs()
+            "yuqing serve: listening on http://{local} ({})",
+            crate::count(state.index.num_docs(), "post")
         );
         tokio::spawn(reloader.reload_on_sighup());
         let (stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -281,7 +281,7 @@ fn backtest_replays_timestamps_and_foreign_field_names() {
     let stderr2 = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr2}");
     assert!(
-        stderr2.contains("line 5: no `time` field (skipped)"),
+        stderr2.contains("line 5: missing required field `time`"),
         "{stderr2}"
     );
     let again = json_lines(&String::from_utf8_lossy(&out.stdout));

@@ -215,7 +215,11 @@ fn default_ts_fills_posts_without_one() {
     );
     assert_eq!(stdout_json(&o)[0]["ts"], "2024-01-01T00:00:00Z");
     let o = run_stdin(&["score", "--default-ts", "soon"], b"");
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a bad option value is a bad command line"
+    );
     assert!(stderr(&o).contains("--default-ts `soon`"), "{}", stderr(&o));
 }
 
@@ -609,5 +613,407 @@ fn replay_says_promptly_that_the_brokers_cannot_be_reached_and_gives_up() {
         rest.iter()
             .any(|l| l.contains("cannot reach the Kafka brokers at 127.0.0.1:1 (no answer in 8 s")),
         "{rest:?}"
+    );
+}
+
+/// Lines every reading command must reject alike, and how.
+const BAD_LINES: [(&str, &str); 5] = [
+    ("nonsense", "malformed JSON at column"),
+    ("tru", "malformed JSON at column"),
+    ("[1,2]", "expected a JSON object, found an array"),
+    (
+        r#"{"id":7,"text":"滁州发生爆炸","ts":1719792000}"#,
+        "field `id`: invalid type: integer `7`, expected a string",
+    ),
+    (
+        r#"{"id":"x","ts":1719792000}"#,
+        "missing required field `text`",
+    ),
+];
+
+fn bad_lines_file(dir: &Path) -> PathBuf {
+    let mut body = format!("\u{feff}{}\n", post("bom-1", "滁州一化工厂发生爆炸"));
+    for (line, _) in BAD_LINES {
+        body.push_str(line);
+        body.push('\n');
+    }
+    body.push_str(&post("last", "今天天气很好"));
+    body.push('\n');
+    write(dir, "bad.jsonl", body.as_bytes())
+}
+
+fn assert_bad_lines_reported(command: &str, err: &str) {
+    assert!(
+        !err.contains("line 1:"),
+        "{command}: the byte-order mark: {err}"
+    );
+    for (i, (_, message)) in BAD_LINES.iter().enumerate() {
+        let expected = format!("line {}: {message}", i + 2);
+        let found = err
+            .lines()
+            .find(|l| l.starts_with(&format!("line {}: ", i + 2)));
+        assert!(
+            found.is_some_and(|l| l.starts_with(&expected)),
+            "{command}: expected `{expected}…`, got {found:?}\n{err}"
+        );
+    }
+}
+
+#[test]
+fn score_index_and_backtest_read_posts_with_one_parser_and_one_wording() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bad_lines_file(dir.path());
+    let f = file.to_str().unwrap();
+
+    let o = run(&["score", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_bad_lines_reported("score", &stderr(&o));
+    let ids: Vec<String> = stdout_json(&o)
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["bom-1", "last"]);
+
+    let data = dir.path().join("data");
+    let o = run(&["index", f, "--data-dir", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_bad_lines_reported("index", &stderr(&o));
+    assert!(
+        stderr(&o).contains("2 posts indexed, 5 invalid"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&["backtest", "--quiet", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_bad_lines_reported("backtest", &stderr(&o));
+    assert!(
+        stderr(&o).contains("yuqing backtest: 2 posts"),
+        "{}",
+        stderr(&o)
+    );
+
+    // backtest's own field names are named in its errors.
+    let renamed = write(
+        dir.path(),
+        "renamed.jsonl",
+        "{\"content\":\"滁州发生爆炸\",\"created\":\"2024-07-01 08:00:00\"}\n{\"content\":\"t\",\"created\":\"soon\"}\n{\"content\":5,\"created\":1719792000}\n".as_bytes(),
+    );
+    let o = run(&[
+        "backtest",
+        "--quiet",
+        "--text-field",
+        "content",
+        "--ts-field",
+        "created",
+        renamed.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("line 2: field `created`: `soon` is not"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: field `content`: invalid type: integer `5`, expected a string"),
+        "{err}"
+    );
+    assert!(err.contains("yuqing backtest: 1 posts"), "{err}");
+}
+
+fn many_bad_lines(dir: &Path) -> PathBuf {
+    let mut body = String::new();
+    for i in 0..40 {
+        body.push_str(&post(&format!("p{i}"), "今天天气很好"));
+        body.push('\n');
+        if i < 15 {
+            body.push_str("nonsense\n");
+        } else if i < 25 {
+            body.push_str("{\"id\":\"x\",\"text\":\"t\"}\n");
+        }
+    }
+    write(dir, "many.jsonl", body.as_bytes())
+}
+
+#[test]
+fn after_ten_bad_lines_they_are_counted_by_reason_and_verbose_shows_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = many_bad_lines(dir.path());
+    let f = file.to_str().unwrap();
+    let data = dir.path().join("data");
+    for (command, args) in [
+        ("score", vec!["score", "--quiet", f]),
+        (
+            "index",
+            vec!["index", f, "--data-dir", data.to_str().unwrap()],
+        ),
+        ("backtest", vec!["backtest", "--quiet", f]),
+    ] {
+        let o = run(&args);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{command}: {err}");
+        let shown = err.lines().filter(|l| l.starts_with("line ")).count();
+        assert_eq!(shown, 10, "{command}: {err}");
+        assert!(
+            err.contains(&format!(
+                "yuqing {command}: 15 more bad lines (10 missing_field, 5 malformed_json)"
+            )),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "yuqing {command}: 25 bad lines skipped (15 malformed_json, 10 missing_field)"
+            )),
+            "{command}: {err}"
+        );
+        let mut verbose = args.clone();
+        verbose.push("--verbose");
+        let o = run(&verbose);
+        let err = stderr(&o);
+        let shown = err.lines().filter(|l| l.starts_with("line ")).count();
+        assert_eq!(shown, 25, "{command} --verbose: {err}");
+        assert!(
+            err.contains(&format!(
+                "yuqing {command}: 25 bad lines skipped (15 malformed_json, 10 missing_field)"
+            )),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn progress_lines_with_rate_share_and_time_left_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::new();
+    for i in 0..6000 {
+        body.push_str(&post(
+            &format!("p{i}"),
+            &"今天和朋友去吃了火锅，好开心".repeat(8),
+        ));
+        body.push('\n');
+        if i % 500 == 0 {
+            body.push_str("nonsense\n");
+        }
+    }
+    let file = write(dir.path(), "big.jsonl", body.as_bytes());
+    let f = file.to_str().unwrap();
+    let data = dir.path().join("data");
+    for (command, args) in [
+        ("score", vec!["score", "--quiet", "--workers", "1", f]),
+        (
+            "index",
+            vec![
+                "index",
+                f,
+                "--workers",
+                "1",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        ),
+        ("backtest", vec!["backtest", "--quiet", "--workers", "1", f]),
+    ] {
+        let o = yuqing()
+            .args(&args)
+            .env("YUQING_PROGRESS_SECS", "0.001")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "{command}: {err}");
+        assert!(!err.contains('\r'), "{command}: {err}");
+        let progress: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with(&format!("yuqing {command}: ")) && l.contains(" posts/s"))
+            .collect();
+        assert!(!progress.is_empty(), "{command}: {err}");
+        let mb = format!("{:.1} MB", body.len() as f64 / 1e6);
+        assert!(
+            progress
+                .iter()
+                .any(|l| l.contains(&format!("% of {mb}, about ")) && l.ends_with(" left")),
+            "{command}: {err}"
+        );
+        // The share is of what has been handled, so it grows.
+        let shares: Vec<f64> = progress
+            .iter()
+            .filter_map(|l| l.split("% of ").next()?.rsplit(", ").next()?.parse().ok())
+            .collect();
+        assert!(shares.iter().any(|s| *s < 100.0), "{command}: {err}");
+        assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{command}: {err}");
+        // A bad line is a line of its own, never glued to progress.
+        for l in err.lines() {
+            if l.contains("line ") && l.contains("malformed JSON") {
+                assert!(l.starts_with("line "), "{command}: {l}");
+            }
+        }
+        // Stdin: no size, so a rate without a share.
+        let o = yuqing()
+            .args(args.iter().filter(|a| **a != f))
+            .env("YUQING_PROGRESS_SECS", "0.001")
+            .stdin(std::fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "{command}: {err}");
+        assert!(err.contains(" posts/s"), "{command}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_index_input_says_its_cause_once_and_leaves_no_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("missing.jsonl");
+    let o = run(&[
+        "index",
+        missing.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("missing.jsonl"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(!data.exists(), "the data directory was created: {err}");
+}
+
+#[test]
+fn a_missing_pipeline_source_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = write(
+        dir.path(),
+        "p.toml",
+        b"data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"missing.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n",
+    );
+    let o = run(&["run", toml.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+#[test]
+fn a_busy_index_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A first writer that waits on its stdin holds the index.
+    let mut first = yuqing()
+        .args(["index", "-", "--data-dir", data.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lock = data.join("index/.tantivy-writer.lock");
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "t")).as_bytes(),
+    );
+    let o = run(&[
+        "index",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    drop(first.stdin.take());
+    let _ = first.wait();
+    assert!(err.contains("another yuqing"), "{err}");
+    assert_eq!(err.matches("LockBusy").count(), 1, "{err}");
+}
+
+#[test]
+fn bad_option_values_exit_2_like_clap_and_failures_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "滁州发生爆炸")).as_bytes(),
+    );
+    let f = file.to_str().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let o = run(&["index", f, "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for args in [
+        vec!["score", "--workers", "many", f],
+        vec!["score", "--default-ts", "soon", f],
+        vec!["index", f, "--data-dir", d, "--default-ts", "soon"],
+        vec!["index", f, "--data-dir", d, "--set", "nonsense=1"],
+        vec!["backtest", "--timezone", "8", f],
+        vec!["backtest", "--set", "thresholds.min_cout=3", f],
+        vec!["gen", "--hours", "0"],
+        vec!["gen", "--burst", "fire"],
+        vec!["replay", "--brokers", "127.0.0.1:1", "--rate", "0", f],
+        vec!["replay", "--brokers", "127.0.0.1:1", "--option", "nokey", f],
+        vec!["search", "--data-dir", d, "--level", "purple", "爆炸"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error"), "{args:?}: {}", stderr(&o));
+    }
+    for args in [
+        vec!["score", "missing.jsonl"],
+        vec!["backtest", "missing.jsonl"],
+        vec!["search", "--data-dir", "no-such-dir", "爆炸"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn dict_list_columns_line_up_after_chinese_names() {
+    let o = run(&["dict", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<&str> = out.lines().take_while(|l| !l.starts_with("ok:")).collect();
+    assert!(rows.len() > 5, "{out}");
+    // Each column starts at the same terminal column (a Chinese character
+    // takes two) on every row: the first three, and the line's end.
+    let starts = |row: &str| -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut prev_space = true;
+        for (i, c) in row.char_indices() {
+            if c != ' ' && prev_space {
+                out.push(unicode_width::UnicodeWidthStr::width(&row[..i]));
+            }
+            prev_space = c == ' ';
+        }
+        out
+    };
+    let first = starts(rows[0]);
+    let end = unicode_width::UnicodeWidthStr::width(rows[0]);
+    for row in &rows {
+        assert_eq!(starts(row)[..3], first[..3], "{row:?}\n{out}");
+        assert_eq!(
+            unicode_width::UnicodeWidthStr::width(*row),
+            end,
+            "{row:?}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn an_index_of_one_post_holds_one_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "one.jsonl",
+        format!("{}\n", post("a", "滁州发生爆炸")).as_bytes(),
+    );
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let o = run(&["index", file.to_str().unwrap(), "--data-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("the index in {d} holds 1 post in 1 segment\n")),
+        "{}",
+        stderr(&o)
     );
 }

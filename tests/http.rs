@@ -515,7 +515,11 @@ fn search_from_the_terminal() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad option value is a bad command line"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("parameter `limit`"));
 }
 

@@ -146,6 +146,7 @@ fn kill_dash_nine_then_restart_keeps_every_post_exactly_once() {
     let summary = stderr.lock().unwrap().clone();
     let consumed: u64 = summary
         .lines()
+        .filter(|l| l.contains(" messages in "))
         .find_map(|l| {
             l.strip_prefix("yuqing run: ")?
                 .split(' ')

@@ -218,3 +218,108 @@ fn a_file_pipeline_resumes_where_its_index_stopped_and_reports_bad_lines() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:5: unknown field `follw`"), "{err}");
 }
+
+#[test]
+fn a_file_pipeline_reads_a_byte_order_mark_and_dead_letters_bad_lines_as_score_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = |i: usize| format!(r#"{{"id":"b-{i}","text":"滁州发生爆炸","ts":1719792000}}"#);
+    let bad = [
+        "nonsense",
+        "tru",
+        "[1,2]",
+        "true",
+        r#"{"id":7,"text":"t","ts":1}"#,
+    ];
+    let mut body = format!("\u{feff}{}\n", good(1));
+    for b in bad {
+        body.push_str(b);
+        body.push('\n');
+    }
+    body.push_str(&good(2));
+    body.push('\n');
+    std::fs::write(dir.path().join("posts.jsonl"), &body).unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n[dead_letter]\nkind = \"file\"\npath = \"dead.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", dir.path().join("p.toml").to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .env("YUQING_PROGRESS_SECS", "0.05")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("2 indexed") && err.contains("5 dead letters"),
+        "{err}"
+    );
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("dead.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reasons: Vec<(&str, u64)> = dead
+        .iter()
+        .map(|d| (d["reason"].as_str().unwrap(), d["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("malformed_json", 2),
+            ("malformed_json", 3),
+            ("not_an_object", 4),
+            ("not_an_object", 5),
+            ("invalid_field", 6)
+        ]
+    );
+    // The same messages as `yuqing score` gives for the same lines.
+    let score = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args([
+            "score",
+            "--quiet",
+            dir.path().join("posts.jsonl").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let score_err = String::from_utf8_lossy(&score.stderr);
+    for d in &dead {
+        let line = format!("line {}: {}", d["line"], d["error"].as_str().unwrap());
+        assert!(score_err.contains(&line), "{line} not in {score_err}");
+    }
+}
+
+#[test]
+fn a_pipeline_reports_progress_in_full_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"g-{i}\",\"text\":\"今天和朋友去吃了火锅，好开心{i}\",\"ts\":{}}}\n",
+                1_719_792_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("posts.jsonl"), &body).unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n[alerts]\nkind = \"none\"\n[http]\nenabled = false\n[runtime]\nserve_after_end = false\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", dir.path().join("p.toml").to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .env("YUQING_PROGRESS_SECS", "0.05")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains('\r'), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("yuqing run: ")
+            && l.contains(" messages/s, ")
+            && l.contains(" indexed, ")),
+        "{err}"
+    );
+}

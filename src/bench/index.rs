@@ -82,8 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &parse,
         &mut writer,
         workers,
-        false,
-        false,
+        None,
         None,
     );
     outcome.read?;

@@ -148,8 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &ParseOptions::default(),
         &mut writer,
         workers,
-        false,
-        false,
+        None,
         None,
     );
     outcome.read?;

@@ -35,24 +35,31 @@ pub enum IndexError {
     /// No index in the directory (and not asked to create one).
     #[error("no index in {0}: create one with `yuqing index --data-dir {0} FILE.jsonl`")]
     Missing(PathBuf),
-    /// File system trouble.
-    #[error("{context}: {source}")]
+    /// File system trouble. The message includes the cause (and the error
+    /// has no separate source, so a chain prints the cause once).
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    /// tantivy failed.
+    /// tantivy failed (the message includes tantivy's, once).
     #[error("index: {0}")]
-    Tantivy(#[from] tantivy::TantivyError),
+    Tantivy(tantivy::TantivyError),
+}
+
+impl From<tantivy::TantivyError> for IndexError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        IndexError::Tantivy(e)
+    }
 }
 
 impl IndexError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         IndexError::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 

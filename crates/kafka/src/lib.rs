@@ -21,23 +21,22 @@ pub use source::{ConsumerSettings, KafkaMessage, KafkaSource, TopicPartition};
 /// A Kafka adapter error, with what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
-    /// librdkafka reported an error.
-    #[error("{context}: {source}")]
+    /// librdkafka reported an error. The message includes the cause (and
+    /// the error has no separate source, so a chain prints it once).
+    #[error("{context}: {cause}")]
     Kafka {
         /// What was being done.
         context: String,
         /// librdkafka's error.
-        #[source]
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
-    /// Reading input failed.
-    #[error("{context}: {source}")]
+    /// Reading input failed (the message includes the cause).
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Messages could not be delivered.
     #[error("{0}")]
@@ -60,7 +59,7 @@ impl KafkaError {
     pub(crate) fn new(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
         KafkaError::Kafka {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 }

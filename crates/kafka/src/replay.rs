@@ -46,9 +46,9 @@ pub fn replay(
     let mut first_ts: Option<i64> = None;
     let mut last_report = Instant::now();
     for line in input.split(b'\n') {
-        let line = line.map_err(|source| KafkaError::Io {
+        let line = line.map_err(|cause| KafkaError::Io {
             context: "reading the input".into(),
-            source,
+            cause,
         })?;
         let line = match line.last() {
             Some(b'\r') => line[..line.len() - 1].to_vec(),
@@ -123,7 +123,7 @@ pub fn wait_for_brokers(
         };
         if start.elapsed() >= timeout {
             let last = match &err {
-                KafkaError::Kafka { source, .. } => source.to_string(),
+                KafkaError::Kafka { cause, .. } => cause.to_string(),
                 other => other.to_string(),
             };
             return Err(KafkaError::Unreachable {

@@ -16,6 +16,8 @@ mod scored;
 mod timestamp;
 
 pub use level::{Level, ParseLevelError};
-pub use post::{MAX_ID_BYTES, MAX_OPTIONAL_BYTES, MAX_TEXT_BYTES, ParseOptions, Post, PostError};
+pub use post::{
+    FieldNames, MAX_ID_BYTES, MAX_OPTIONAL_BYTES, MAX_TEXT_BYTES, ParseOptions, Post, PostError,
+};
 pub use scored::{CategoryHit, ScoredPost, Severity};
 pub use timestamp::{Timestamp, TimestampError};

@@ -64,13 +64,69 @@ pub struct ParseOptions {
     /// Timestamp for posts that carry no `ts` (backfills of archives
     /// without times). `None`: `ts` is required.
     pub default_ts: Option<Timestamp>,
+    /// Names of the fields in the input, when an archive uses its own.
+    /// Errors name the input's field.
+    pub fields: FieldNames,
+    /// Also read local times without an offset (`YYYY-MM-DD HH:MM[:SS]`,
+    /// see [`Timestamp::parse_lenient`]) at this many seconds east of UTC.
+    /// `None`: RFC 3339 or epoch integers only.
+    pub local_offset_secs: Option<i32>,
+    /// A post without `id` is accepted with an empty id, for the caller
+    /// to fill in (`yuqing backtest` names it after its line).
+    pub id_optional: bool,
 }
 
-/// The wire form: like [`Post`], with `ts` optional so that a default can
-/// be applied.
+/// The input's names for the fields that archives name differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldNames {
+    /// The id field (`id`).
+    pub id: String,
+    /// The text field (`text`).
+    pub text: String,
+    /// The time field (`ts`).
+    pub ts: String,
+    /// The author field (`author`).
+    pub author: String,
+}
+
+impl Default for FieldNames {
+    fn default() -> Self {
+        FieldNames {
+            id: "id".into(),
+            text: "text".into(),
+            ts: "ts".into(),
+            author: "author".into(),
+        }
+    }
+}
+
+impl FieldNames {
+    /// (standard name, input name) for every field.
+    fn pairs(&self) -> [(&'static str, &str); 4] {
+        [
+            ("id", &self.id),
+            ("text", &self.text),
+            ("ts", &self.ts),
+            ("author", &self.author),
+        ]
+    }
+
+    /// The input's name of a standard field name (other names unchanged).
+    fn input_name(&self, standard: &str) -> String {
+        self.pairs()
+            .iter()
+            .find(|(s, _)| *s == standard)
+            .map_or(standard, |(_, n)| n)
+            .to_string()
+    }
+}
+
+/// The wire form: like [`Post`], with `ts` (and, when allowed, `id`)
+/// optional so that a default can be applied.
 #[derive(Deserialize)]
 struct RawPost {
-    id: String,
+    #[serde(default)]
+    id: Option<String>,
     text: String,
     #[serde(default)]
     ts: Option<Timestamp>,
@@ -195,7 +251,10 @@ impl Post {
     ///
     /// ```
     /// use yuqing_model::{ParseOptions, Post, Timestamp};
-    /// let opts = ParseOptions { default_ts: Some(Timestamp::from_epoch(1719793800).unwrap()) };
+    /// let opts = ParseOptions {
+    ///     default_ts: Some(Timestamp::from_epoch(1719793800).unwrap()),
+    ///     ..ParseOptions::default()
+    /// };
     /// let p = Post::from_json_with(br#"{"id":"a","text":"t"}"#, &opts).unwrap();
     /// assert_eq!(p.ts.as_secs(), 1719793800);
     /// ```
@@ -213,34 +272,61 @@ impl Post {
 
     /// Like [`Post::from_json_with`], for text already known to be UTF-8.
     pub fn from_json_str_with(s: &str, options: &ParseOptions) -> Result<Post, PostError> {
-        match s.trim_start().as_bytes().first() {
-            Some(b'{') => {}
-            Some(b'[') => return Err(PostError::NotAnObject { found: "an array" }),
-            Some(b'"') => return Err(PostError::NotAnObject { found: "a string" }),
-            Some(b'0'..=b'9' | b'-') => return Err(PostError::NotAnObject { found: "a number" }),
-            Some(b't' | b'f') => return Err(PostError::NotAnObject { found: "a boolean" }),
-            Some(b'n') => return Err(PostError::NotAnObject { found: "null" }),
-            _ => {}
-        }
-        let mut de = serde_json::Deserializer::from_str(s);
-        let raw: RawPost = match serde_path_to_error::deserialize(&mut de) {
-            Ok(p) => p,
-            Err(e) => return Err(classify(e)),
+        let found = match s.trim_start().as_bytes().first() {
+            Some(b'{') => None,
+            Some(b'[') => Some("an array"),
+            Some(b'"') => Some("a string"),
+            Some(b'0'..=b'9' | b'-') => Some("a number"),
+            Some(b't' | b'f') => Some("a boolean"),
+            Some(b'n') => Some("null"),
+            _ => None,
         };
-        de.end().map_err(|e| PostError::Malformed {
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-        })?;
+        if let Some(found) = found {
+            // Only valid JSON is "not an object"; `nonsense` or `tru` is
+            // malformed JSON, whatever its first letter.
+            let mut de = serde_json::Deserializer::from_str(s);
+            serde::de::IgnoredAny::deserialize(&mut de)
+                .and_then(|_| de.end())
+                .map_err(|e| PostError::Malformed {
+                    column: e.column(),
+                    message: strip_position(&e.to_string()),
+                })?;
+            return Err(PostError::NotAnObject { found });
+        }
+        let custom = options.fields != FieldNames::default() || options.local_offset_secs.is_some();
+        let raw = if custom {
+            raw_with_names(s, options)?
+        } else {
+            let mut de = serde_json::Deserializer::from_str(s);
+            let raw: RawPost = match serde_path_to_error::deserialize(&mut de) {
+                Ok(p) => p,
+                Err(e) => return Err(classify(e, &options.fields)),
+            };
+            de.end().map_err(|e| PostError::Malformed {
+                column: e.column(),
+                message: strip_position(&e.to_string()),
+            })?;
+            raw
+        };
         let ts = match (raw.ts, options.default_ts) {
             (Some(ts), _) | (None, Some(ts)) => ts,
             (None, None) => {
                 return Err(PostError::Missing {
-                    field: "ts".to_string(),
+                    field: options.fields.ts.clone(),
+                });
+            }
+        };
+        let (id, check_id) = match raw.id {
+            Some(id) => (id, true),
+            None if options.id_optional => (String::new(), false),
+            None => {
+                return Err(PostError::Missing {
+                    field: options.fields.id.clone(),
                 });
             }
         };
         let post = Post {
-            id: raw.id,
+            id,
             text: raw.text,
             ts,
             platform: raw.platform,
@@ -253,14 +339,21 @@ impl Post {
             likes: raw.likes,
             views: raw.views,
         };
-        post.validate()?;
+        post.check(check_id)
+            .map_err(|e| rename_field(e, &options.fields))?;
         Ok(post)
     }
 
     /// Checks the size limits. [`Post::from_json`] calls this; call it
     /// yourself for a `Post` built in code.
     pub fn validate(&self) -> Result<(), PostError> {
-        check_len("id", &self.id, 1, MAX_ID_BYTES)?;
+        self.check(true)
+    }
+
+    fn check(&self, check_id: bool) -> Result<(), PostError> {
+        if check_id {
+            check_len("id", &self.id, 1, MAX_ID_BYTES)?;
+        }
         check_len("text", &self.text, 1, MAX_TEXT_BYTES)?;
         for (name, value) in [
             ("platform", &self.platform),
@@ -294,7 +387,60 @@ fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), Pos
     Ok(())
 }
 
-fn classify(e: serde_path_to_error::Error<serde_json::Error>) -> PostError {
+/// Reads an object whose fields have the input's own names, and reads
+/// local times, into the wire form.
+fn raw_with_names(s: &str, options: &ParseOptions) -> Result<RawPost, PostError> {
+    // Only what starts like an object gets here (see the caller).
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(s).map_err(|e| PostError::Malformed {
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })?;
+    let names = &options.fields;
+    let mut renamed = serde_json::Map::new();
+    for (standard, name) in names.pairs() {
+        if let Some(v) = object.remove(name) {
+            renamed.insert(standard.to_string(), v);
+        }
+    }
+    for (k, v) in object {
+        // A standard name the input uses for something else is not ours.
+        if !renamed.contains_key(&k) && names.pairs().iter().all(|(s, _)| *s != k) {
+            renamed.insert(k, v);
+        }
+    }
+    if let (Some(offset), Some(serde_json::Value::String(t))) =
+        (options.local_offset_secs, renamed.get("ts"))
+    {
+        let ts = Timestamp::parse_lenient(t, offset).map_err(|e| PostError::Field {
+            field: names.ts.clone(),
+            problem: e.to_string(),
+        })?;
+        renamed.insert("ts".into(), serde_json::Value::String(ts.to_string()));
+    }
+    serde_path_to_error::deserialize(serde_json::Value::Object(renamed))
+        .map_err(|e| classify(e, names))
+}
+
+/// An error about a standard field, named as the input names it.
+fn rename_field(e: PostError, names: &FieldNames) -> PostError {
+    match e {
+        PostError::Missing { field } => PostError::Missing {
+            field: names.input_name(&field),
+        },
+        PostError::Field { field, problem } => PostError::Field {
+            field: names.input_name(&field),
+            problem,
+        },
+        other => other,
+    }
+}
+
+fn classify(e: serde_path_to_error::Error<serde_json::Error>, names: &FieldNames) -> PostError {
+    rename_field(classify_standard(e), names)
+}
+
+fn classify_standard(e: serde_path_to_error::Error<serde_json::Error>) -> PostError {
     let path = e.path().to_string();
     let inner = e.into_inner();
     let message = strip_position(&inner.to_string());
@@ -410,6 +556,68 @@ mod tests {
         assert_eq!(
             Post::from_json(bad).unwrap_err(),
             PostError::InvalidUtf8 { offset: 18 }
+        );
+    }
+
+    #[test]
+    fn words_that_are_not_json_are_malformed_not_non_objects() {
+        for bad in [
+            "nonsense", "tru", "nul", "fals", "-x", "\"open", "[1,", "truex", "null x",
+        ] {
+            let e = Post::from_json(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.reason(), "malformed_json", "{bad}: {e}");
+            assert!(e.to_string().starts_with("malformed JSON at column"), "{e}");
+        }
+        for (ok, found) in [("true", "a boolean"), ("null", "null"), (" 12", "a number")] {
+            assert_eq!(
+                Post::from_json(ok.as_bytes()).unwrap_err(),
+                PostError::NotAnObject { found }
+            );
+        }
+    }
+
+    #[test]
+    fn an_archive_s_own_field_names_and_local_times() {
+        let opts = ParseOptions {
+            fields: FieldNames {
+                text: "content".into(),
+                ts: "created".into(),
+                ..FieldNames::default()
+            },
+            local_offset_secs: Some(8 * 3600),
+            id_optional: true,
+            ..ParseOptions::default()
+        };
+        let p = Post::from_json_with(
+            r#"{"content":"滁州爆炸","created":"2024-07-01 08:30:00","text":5}"#.as_bytes(),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!((p.id.as_str(), p.text.as_str()), ("", "滁州爆炸"));
+        assert_eq!(p.ts.to_string(), "2024-07-01T00:30:00Z");
+        let e = |json: &str| {
+            Post::from_json_with(json.as_bytes(), &opts)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(e(r#"{"created":1}"#), "missing required field `content`");
+        assert_eq!(
+            e(r#"{"content":"","created":1}"#),
+            "field `content`: must not be empty"
+        );
+        assert!(
+            e(r#"{"content":"t","created":"soon"}"#).starts_with("field `created`: `soon`"),
+            "{}",
+            e(r#"{"content":"t","created":"soon"}"#)
+        );
+        assert!(
+            e(r#"{"id":7,"content":"t","created":1}"#)
+                .starts_with("field `id`: invalid type: integer `7`, expected a string")
+        );
+        assert_eq!(e("nonsense"), err("nonsense"));
+        assert!(
+            e(r#"{"id":"a","content":"t","created":1} x"#)
+                .starts_with("malformed JSON at column 38")
         );
     }
 

@@ -45,13 +45,14 @@ pub enum PipelineError {
     /// Kafka failed.
     #[error(transparent)]
     Kafka(#[from] yuqing_kafka::KafkaError),
-    /// A file failed.
-    #[error("{context}: {source}")]
+    /// A file failed. The message includes the cause (and the error has no
+    /// separate source, so a chain prints it once).
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -59,7 +60,7 @@ impl PipelineError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         PipelineError::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -163,11 +163,17 @@ impl FileSource {
                 break;
             }
         }
+        let at_start = self.offset == 0;
         self.offset += consumed as u64;
         self.line += 1;
         let oversize = (content > MAX_MESSAGE_BYTES).then_some(content);
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
+        }
+        // A UTF-8 byte-order mark at the start of the file is not part of
+        // the first message.
+        if at_start && self.buf.starts_with(b"\xef\xbb\xbf") {
+            self.buf.drain(..3);
         }
         Ok(Some(Message {
             payload: if oversize.is_some() {

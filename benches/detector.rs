@@ -74,7 +74,11 @@ fn stream(lexicon: &Lexicon) -> Vec<(ScoredPost, String)> {
 }
 
 fn run(lexicon: &Lexicon, posts: &[(ScoredPost, String)]) -> Detector {
-    let mut d = Detector::new(DetectorConfig::default(), lexicon.region_parents());
+    run_with(lexicon, posts, DetectorConfig::default())
+}
+
+fn run_with(lexicon: &Lexicon, posts: &[(ScoredPost, String)], config: DetectorConfig) -> Detector {
+    let mut d = Detector::new(config, lexicon.region_parents());
     d.use_event_clock();
     for (p, text) in posts {
         d.observe(p, text);
@@ -100,6 +104,15 @@ fn detector(c: &mut Criterion) {
     g.throughput(Throughput::Elements(posts.len() as u64));
     g.bench_function("observe_an_hour_of_reports", |b| {
         b.iter(|| run(&lexicon, black_box(&posts)))
+    });
+    // The same, with windows tested only when a minute closes (not as
+    // each report arrives): what testing on arrival costs.
+    g.bench_function("observe_an_hour_of_reports_tested_at_close", |b| {
+        let config = DetectorConfig {
+            open_on_arrival: false,
+            ..DetectorConfig::default()
+        };
+        b.iter(|| run_with(&lexicon, black_box(&posts), config.clone()))
     });
     g.throughput(Throughput::Bytes(snapshot.len() as u64));
     g.bench_function("snapshot", |b| b.iter(|| black_box(&full).snapshot()));

@@ -310,6 +310,55 @@ fn dict_check_reports_every_error_with_file_line_and_term() {
 }
 
 #[test]
+fn dict_check_refuses_a_set_without_regions_or_with_an_empty_category() {
+    let check = |dir: &Path| {
+        let o = run(&["dict", "check", dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        stderr(&o)
+    };
+    // regions.toml removed.
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    std::fs::remove_file(dir.path().join("regions.toml")).unwrap();
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: missing: a dictionary set needs its gazetteer of regions",
+            dir.path().join("regions.toml").display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+    // regions.toml emptied.
+    write(dir.path(), "regions.toml", b"# to be filled\n");
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: no regions: the gazetteer needs at least one `[[province]]`",
+            dir.path().join("regions.toml").display()
+        )),
+        "{err}"
+    );
+    // A category file without groups.
+    shipped_dictionaries(dir.path());
+    write(
+        dir.path(),
+        "flood.toml",
+        "[category]\nid = \"flood\"\nname_zh = \"洪涝\"\nname_en = \"Flood\"\nthreshold = 2.0\n"
+            .as_bytes(),
+    );
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: category `flood` has no `[[group]]` of terms",
+            dir.path().join("flood.toml").display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+}
+
+#[test]
 fn eval_reports_precision_recall_and_false_flags() {
     let dir = tempfile::tempdir().unwrap();
     let labels = [

@@ -53,6 +53,26 @@ pub(crate) fn compile(
             message: "no category files: a dictionary needs at least one `<category>.toml`".into(),
         });
     }
+    // Without a gazetteer no post is ever tagged with a region, and
+    // `region=` filters and per-region alerts go quiet: refuse the set.
+    if !sources.iter().any(|s| s.kind() == FileKind::Regions) {
+        let file = sources.first().map_or_else(
+            || "regions.toml".to_string(),
+            |s| {
+                std::path::Path::new(&s.name)
+                    .with_file_name("regions.toml")
+                    .display()
+                    .to_string()
+            },
+        );
+        b.errors.push(DictError {
+            file,
+            line: 0,
+            column: 0,
+            term: None,
+            message: "missing: a dictionary set needs its gazetteer of regions (`[[province]]` entries); without it no post is tagged with a region".into(),
+        });
+    }
     b.finish(options)
 }
 
@@ -455,6 +475,13 @@ impl Builder {
             self.category_ids.insert(id.clone(), file.name.to_string());
         }
 
+        if cf.group.is_empty() {
+            self.errors.push(file.error(
+                None,
+                None,
+                format!("category `{id}` has no `[[group]]` of terms: it could never flag a post"),
+            ));
+        }
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut n_terms = 0;
         for g in &cf.group {
@@ -670,6 +697,13 @@ impl Builder {
         let Some(rf) = self.parse::<RegionsFile>(file, text) else {
             return;
         };
+        if rf.province.is_empty() {
+            self.errors.push(file.error(
+                None,
+                None,
+                "no regions: the gazetteer needs at least one `[[province]]` (without regions no post is tagged with one)".into(),
+            ));
+        }
         for p in &rf.province {
             let Some(pid) = self.region(file, &p.name, None) else {
                 continue;

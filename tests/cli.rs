@@ -298,7 +298,15 @@ fn dict_check_reports_every_error_with_file_line_and_term() {
         )),
         "{err}"
     );
-    assert!(err.trim_end().ends_with("3 errors"), "{err}");
+    // The flood file has no groups either: a problem of its own.
+    assert!(
+        err.contains(&format!(
+            "{}: category `flood` has no `[[group]]` of terms",
+            flood_path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("4 errors"), "{err}");
 
     // score refuses to run on them, naming the problem.
     let o = run_stdin(
@@ -356,6 +364,70 @@ fn dict_check_refuses_a_set_without_regions_or_with_an_empty_category() {
         "{err}"
     );
     assert!(err.trim_end().ends_with("1 error"), "{err}");
+}
+
+#[test]
+fn dict_check_reports_each_independent_problem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    let edit = |name: &str, from: &str, to: &str| {
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(text, edited, "the edit of {name} applies");
+        std::fs::write(&path, edited).unwrap();
+    };
+    // shared.toml: a misspelt key in [severity], and a set with a number
+    // in it (the set is used by most categories).
+    edit(
+        "shared.toml",
+        "[severity]\n",
+        "[severity]\ndaed = [\"死\"]\n",
+    );
+    edit("shared.toml", "\ndrill = [", "\ndrill = [1, ");
+    // fire.toml: a group with a bad weight and a term not in normal form.
+    let fire = std::fs::read_to_string(dir.path().join("fire.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("fire.toml"),
+        format!("{fire}\n[[group]]\nweight = -1.0\nterms = [\"火災現場\"]\n"),
+    )
+    .unwrap();
+    // flood.toml: one group with a misspelt key, another with a bad term.
+    let flood = std::fs::read_to_string(dir.path().join("flood.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("flood.toml"),
+        format!(
+            "{flood}\n[[group]]\nwieght = 2.0\nterms = [\"漫堤\"]\n\n[[group]]\nweight = 1.0\nterms = [\"ＡＢＣ\"]\n"
+        ),
+    )
+    .unwrap();
+    // regions.toml: a one-character name.
+    let regions = std::fs::read_to_string(dir.path().join("regions.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("regions.toml"),
+        format!("{regions}\n[[province]]\nname = \"火星\"\ndivisions = [\"丘\"]\n"),
+    )
+    .unwrap();
+
+    let o = run(&["dict", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let once = |needle: &str| {
+        let n = err.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(n, 1, "`{needle}` reported {n} times:\n{err}");
+    };
+    once("unknown field `daed`");
+    once("shared.toml:11:10: invalid type");
+    once("invalid type: integer `1`, expected a string");
+    once("weight must be above 0 and at most 100, got -1");
+    once("term `火災現場`: term is not in normal form");
+    once("unknown field `wieght`");
+    once("term `ＡＢＣ`: term is not in normal form");
+    once("term `丘`: region names need at least two characters");
+    // Nothing else: no follow-on errors (uses of the broken set, the rest
+    // of shared.toml, the other groups).
+    assert!(!err.contains("unknown set"), "{err}");
+    assert!(err.trim_end().ends_with(": 7 errors"), "{err}");
 }
 
 #[test]

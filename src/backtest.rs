@@ -179,6 +179,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::detect::apply_settings(&mut spike, &args.set)?;
     let dictionaries = args.dictionaries.clone().or(dictionaries);
     let lexicon = crate::load_lexicon(dictionaries.as_ref())?;
+    crate::detect::check_categories(&spike, &lexicon).with_context(|| match &args.pipeline {
+        Some(p) => format!("{} or --set", p.display()),
+        None => "--set".to_string(),
+    })?;
     let truth = match &args.truth {
         Some(path) => Some(crate::truth::load(path, &lexicon, offset)?),
         None => None,

@@ -241,6 +241,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         default_ts: crate::score::parse_default_ts(args.default_ts.as_deref())?,
     };
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
+    // The detector's settings are checked before anything is written.
+    let spike = if args.no_alerts {
+        None
+    } else {
+        let mut spike = DetectorConfig::default();
+        crate::detect::apply_settings(&mut spike, &args.set)?;
+        crate::detect::check_categories(&spike, &lexicon).context("--set")?;
+        Some(spike)
+    };
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
     let mut writer = index
@@ -264,11 +273,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|&n| n > 0)
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
 
-    let mut detecting = if args.no_alerts {
-        None
-    } else {
-        let mut spike = DetectorConfig::default();
-        crate::detect::apply_settings(&mut spike, &args.set)?;
+    let mut detecting = if let Some(spike) = spike {
         let path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
         let store = AlertStore::open(&path, args.alerts_keep)
             .with_context(|| format!("reading the alerts in {}", path.display()))?;
@@ -282,6 +287,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             opened: 0,
             messages: 0,
         })
+    } else {
+        None
     };
 
     let start = Instant::now();

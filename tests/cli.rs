@@ -431,6 +431,62 @@ fn dict_check_reports_each_independent_problem_once() {
 }
 
 #[test]
+fn detector_settings_for_an_unknown_category_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = write(
+        dir.path(),
+        "posts.jsonl",
+        format!("{}\n", post("a", "滁州一化工厂发生爆炸")).as_bytes(),
+    );
+    let posts = posts.to_str().unwrap();
+    let refused = |o: &Output, id: &str| {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+        let err = stderr(o);
+        assert!(
+            err.contains(&format!(
+                "`spike.categories.{id}`: no such category in the dictionaries (they have: "
+            )),
+            "{err}"
+        );
+        // The known ids are listed.
+        assert!(err.contains("explosion") && err.contains("fire,"), "{err}");
+        err
+    };
+    // --set, for backtest and index.
+    let o = run(&["backtest", posts, "--set", "categories.firex.z=4"]);
+    refused(&o, "firex");
+    let data = dir.path().join("data");
+    let o = run(&[
+        "index",
+        posts,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--set",
+        "categories.flod.min_count=3",
+    ]);
+    refused(&o, "flod");
+    assert!(!data.exists(), "nothing is written before the check");
+    // A known id is fine.
+    let o = run(&["backtest", posts, "--set", "categories.fire.z=4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // [spike.categories.<id>] in a pipeline configuration: for run, and
+    // for backtest --pipeline.
+    let config = write(
+        dir.path(),
+        "p.toml",
+        format!(
+            "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"{posts}\"\n[alerts]\nkind = \"none\"\n[spike.categories.firex]\nz = 4.0\n"
+        )
+        .as_bytes(),
+    );
+    let o = run(&["run", config.to_str().unwrap()]);
+    let err = refused(&o, "firex");
+    assert!(err.contains("p.toml"), "the file is named: {err}");
+    let o = run(&["backtest", posts, "--pipeline", config.to_str().unwrap()]);
+    refused(&o, "firex");
+}
+
+#[test]
 fn eval_reports_precision_recall_and_false_flags() {
     let dir = tempfile::tempdir().unwrap();
     let labels = [

@@ -999,6 +999,8 @@ impl Builder {
             .into_iter()
             .map(|(name, (id, _))| (name, id))
             .collect();
+        let rule_masks = rule_masks(&self.rules, &self.rule_sets, self.set_count as usize);
+        let longest_pattern = self.patterns.iter().map(String::len).max().unwrap_or(0) as u32;
         Ok(Lexicon {
             analyzer: std::sync::Arc::new(analyzer),
             region_names,
@@ -1014,6 +1016,8 @@ impl Builder {
             roles,
             terms: self.terms,
             rules: self.rules,
+            rule_masks,
+            longest_pattern,
             rule_sets: self.rule_sets,
             set_count: self.set_count as usize,
             regions: self.regions,
@@ -1057,4 +1061,23 @@ fn placeholder_header(file_name: &str) -> CategoryHeader {
         quotes_figurative: false,
         unless_stock_code: false,
     }
+}
+
+/// [`Lexicon::rule_masks`][crate::lexicon::Lexicon]: for each rule and
+/// context set, the rule's lists that hold the set.
+fn rule_masks(rules: &[Rule], rule_sets: &[u32], set_count: usize) -> Vec<u8> {
+    let mut masks = vec![0u8; rules.len() * set_count];
+    for (r, rule) in rules.iter().enumerate() {
+        for (range, bit) in [
+            (rule.topic, Rule::TOPIC),
+            (rule.requires, Rule::REQUIRES),
+            (rule.unless, Rule::UNLESS),
+            (rule.before, Rule::BEFORE),
+        ] {
+            for &set in &rule_sets[range.0 as usize..range.1 as usize] {
+                masks[r * set_count + set as usize] |= bit;
+            }
+        }
+    }
+    masks
 }

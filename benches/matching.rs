@@ -60,6 +60,29 @@ fn matching(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Hostile posts: 60 KB of one incident phrase repeated. The work per
+    // post stays linear (crates/lexicon/tests/hostile.rs); this measures
+    // it against the everyday texts above, per byte.
+    let hostile: Vec<Analyzed> = ["没有发生火灾", "发生爆炸", "食物中毒送医", "大火致3人死亡"]
+        .iter()
+        .map(|p| lexicon.analyzer().analyze(&p.repeat(60 * 1024 / p.len())))
+        .collect();
+    let bytes: usize = hostile.iter().map(|a| a.normalized().len()).sum();
+    let mut g = c.benchmark_group("matching_hostile");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("core_match_and_score", |b| {
+        let mut scratch = Scratch::new(&lexicon);
+        b.iter(|| {
+            let mut flagged = 0;
+            for a in &hostile {
+                lexicon.score_into(black_box(a), &mut scratch);
+                flagged += scratch.flagged().len();
+            }
+            flagged
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, matching);

@@ -152,6 +152,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::detect::apply_settings(&mut spike, &args.set)?;
     let dictionaries = args.dictionaries.clone().or(dictionaries);
     let lexicon = crate::load_lexicon(dictionaries.as_ref())?;
+    // An unknown category in --set alone is a bad command line (exit 2);
+    // with a pipeline configuration it may be the file's.
+    match &args.pipeline {
+        Some(p) => crate::detect::check_categories(&spike, &lexicon)
+            .with_context(|| format!("{} or --set", p.display()))?,
+        None => crate::detect::check_categories(&spike, &lexicon)
+            .map_err(|e| crate::usage(format!("--set: {e:#}")))?,
+    }
     let truth = match &args.truth {
         Some(path) => Some(crate::truth::load(path, &lexicon, offset)?),
         None => None,

@@ -17,6 +17,17 @@ pub(crate) fn apply_settings(
         .map_err(|e| crate::usage(format!("--set {e}")))
 }
 
+/// Refuses per-category detector settings for a category the dictionaries
+/// do not have (`--set categories.firex.z=4`, `[spike.categories.firex]`).
+pub(crate) fn check_categories(
+    config: &DetectorConfig,
+    lexicon: &yuqing_lexicon::Lexicon,
+) -> anyhow::Result<()> {
+    config
+        .check_categories(lexicon.categories().iter().map(|c| c.id.as_str()))
+        .map_err(anyhow::Error::msg)
+}
+
 /// Flagged posts (with their line numbers and normalised texts) and the
 /// minutes in which other posts came, gathered while scoring.
 #[derive(Default)]

@@ -239,6 +239,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lexicon: Arc<Lexicon> = crate::load_lexicon(args.dictionaries.as_ref())?;
     // The input first: a missing file leaves no data directory behind.
     let input = crate::progress::open(args.input.as_ref())?;
+    // The detector's settings are checked before anything is written.
+    let spike = if args.no_alerts {
+        None
+    } else {
+        let mut spike = DetectorConfig::default();
+        crate::detect::apply_settings(&mut spike, &args.set)?;
+        crate::detect::check_categories(&spike, &lexicon)
+            .map_err(|e| crate::usage(format!("--set: {e:#}")))?;
+        Some(spike)
+    };
     let index = PostIndex::open_or_create(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
     refuse_a_pipelines_index(&index, &args.data_dir)?;
@@ -262,11 +272,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|&n| n > 0)
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
 
-    let mut detecting = if args.no_alerts {
-        None
-    } else {
-        let mut spike = DetectorConfig::default();
-        crate::detect::apply_settings(&mut spike, &args.set)?;
+    let mut detecting = if let Some(spike) = spike {
         let path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
         let store = AlertStore::open(&path, args.alerts_keep)
             .with_context(|| format!("reading the alerts in {}", path.display()))?;
@@ -280,6 +286,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             opened: 0,
             messages: 0,
         })
+    } else {
+        None
     };
 
     let start = Instant::now();

@@ -32,6 +32,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .map_err(anyhow::Error::msg)?;
     let lexicon = crate::load_lexicon(config.dictionaries.as_ref())?;
+    crate::detect::check_categories(&config.spike, &lexicon)
+        .with_context(|| args.pipeline.display().to_string())?;
     let pipeline = Pipeline::open(config.clone(), Arc::clone(&lexicon))
         .with_context(|| format!("opening the index in {}", config.data_dir.display()))?;
     let stats = pipeline.stats();

@@ -302,7 +302,15 @@ fn dict_check_reports_every_error_with_file_line_and_term() {
         )),
         "{err}"
     );
-    assert!(err.trim_end().ends_with("3 errors"), "{err}");
+    // The flood file has no groups either: a problem of its own.
+    assert!(
+        err.contains(&format!(
+            "{}: category `flood` has no `[[group]]` of terms",
+            flood_path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("4 errors"), "{err}");
 
     // score refuses to run on them, naming the problem.
     let o = run_stdin(
@@ -311,6 +319,178 @@ fn dict_check_reports_every_error_with_file_line_and_term() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("term `火災`"), "{}", stderr(&o));
+}
+
+#[test]
+fn dict_check_refuses_a_set_without_regions_or_with_an_empty_category() {
+    let check = |dir: &Path| {
+        let o = run(&["dict", "check", dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        stderr(&o)
+    };
+    // regions.toml removed.
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    std::fs::remove_file(dir.path().join("regions.toml")).unwrap();
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: missing: a dictionary set needs its gazetteer of regions",
+            dir.path().join("regions.toml").display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+    // regions.toml emptied.
+    write(dir.path(), "regions.toml", b"# to be filled\n");
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: no regions: the gazetteer needs at least one `[[province]]`",
+            dir.path().join("regions.toml").display()
+        )),
+        "{err}"
+    );
+    // A category file without groups.
+    shipped_dictionaries(dir.path());
+    write(
+        dir.path(),
+        "flood.toml",
+        "[category]\nid = \"flood\"\nname_zh = \"洪涝\"\nname_en = \"Flood\"\nthreshold = 2.0\n"
+            .as_bytes(),
+    );
+    let err = check(dir.path());
+    assert!(
+        err.contains(&format!(
+            "{}: category `flood` has no `[[group]]` of terms",
+            dir.path().join("flood.toml").display()
+        )),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+}
+
+#[test]
+fn dict_check_reports_each_independent_problem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    shipped_dictionaries(dir.path());
+    let edit = |name: &str, from: &str, to: &str| {
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(text, edited, "the edit of {name} applies");
+        std::fs::write(&path, edited).unwrap();
+    };
+    // shared.toml: a misspelt key in [severity], and a set with a number
+    // in it (the set is used by most categories).
+    edit(
+        "shared.toml",
+        "[severity]\n",
+        "[severity]\ndaed = [\"死\"]\n",
+    );
+    edit("shared.toml", "\ndrill = [", "\ndrill = [1, ");
+    // fire.toml: a group with a bad weight and a term not in normal form.
+    let fire = std::fs::read_to_string(dir.path().join("fire.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("fire.toml"),
+        format!("{fire}\n[[group]]\nweight = -1.0\nterms = [\"火災現場\"]\n"),
+    )
+    .unwrap();
+    // flood.toml: one group with a misspelt key, another with a bad term.
+    let flood = std::fs::read_to_string(dir.path().join("flood.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("flood.toml"),
+        format!(
+            "{flood}\n[[group]]\nwieght = 2.0\nterms = [\"漫堤\"]\n\n[[group]]\nweight = 1.0\nterms = [\"ＡＢＣ\"]\n"
+        ),
+    )
+    .unwrap();
+    // regions.toml: a one-character name.
+    let regions = std::fs::read_to_string(dir.path().join("regions.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("regions.toml"),
+        format!("{regions}\n[[province]]\nname = \"火星\"\ndivisions = [\"丘\"]\n"),
+    )
+    .unwrap();
+
+    let o = run(&["dict", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let once = |needle: &str| {
+        let n = err.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(n, 1, "`{needle}` reported {n} times:\n{err}");
+    };
+    once("unknown field `daed`");
+    once("shared.toml:11:10: invalid type");
+    once("invalid type: integer `1`, expected a string");
+    once("weight must be above 0 and at most 100, got -1");
+    once("term `火災現場`: term is not in normal form");
+    once("unknown field `wieght`");
+    once("term `ＡＢＣ`: term is not in normal form");
+    once("term `丘`: region names need at least two characters");
+    // Nothing else: no follow-on errors (uses of the broken set, the rest
+    // of shared.toml, the other groups).
+    assert!(!err.contains("unknown set"), "{err}");
+    assert!(err.trim_end().ends_with(": 7 errors"), "{err}");
+}
+
+#[test]
+fn detector_settings_for_an_unknown_category_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts = write(
+        dir.path(),
+        "posts.jsonl",
+        format!("{}\n", post("a", "滁州一化工厂发生爆炸")).as_bytes(),
+    );
+    let posts = posts.to_str().unwrap();
+    // A bad --set is a bad command line (2); a bad configuration file is
+    // a failure while running (1).
+    let refused_with = |o: &Output, id: &str, code: i32| {
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+        let err = stderr(o);
+        assert!(
+            err.contains(&format!(
+                "`spike.categories.{id}`: no such category in the dictionaries (they have: "
+            )),
+            "{err}"
+        );
+        // The known ids are listed.
+        assert!(err.contains("explosion") && err.contains("fire,"), "{err}");
+        err
+    };
+    let refused = |o: &Output, id: &str| refused_with(o, id, 2);
+    // --set, for backtest and index.
+    let o = run(&["backtest", posts, "--set", "categories.firex.z=4"]);
+    refused(&o, "firex");
+    let data = dir.path().join("data");
+    let o = run(&[
+        "index",
+        posts,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--set",
+        "categories.flod.min_count=3",
+    ]);
+    refused(&o, "flod");
+    assert!(!data.exists(), "nothing is written before the check");
+    // A known id is fine.
+    let o = run(&["backtest", posts, "--set", "categories.fire.z=4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // [spike.categories.<id>] in a pipeline configuration: for run, and
+    // for backtest --pipeline.
+    let config = write(
+        dir.path(),
+        "p.toml",
+        format!(
+            "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"{posts}\"\n[alerts]\nkind = \"none\"\n[spike.categories.firex]\nz = 4.0\n"
+        )
+        .as_bytes(),
+    );
+    let o = run(&["run", config.to_str().unwrap()]);
+    let err = refused_with(&o, "firex", 1);
+    assert!(err.contains("p.toml"), "the file is named: {err}");
+    let o = run(&["backtest", posts, "--pipeline", config.to_str().unwrap()]);
+    refused_with(&o, "firex", 1);
 }
 
 #[test]

@@ -277,7 +277,7 @@ fn tokens_guard_the_api_and_a_bad_reload_keeps_the_old_dictionaries() {
     assert!(body.contains("old ones keep serving"), "{body}");
     let (_, _, metrics) = request("GET", &format!("{api}/metrics"), None);
     assert!(
-        metrics.contains("yuqing_dictionary_reload_failures_total 1"),
+        metrics.contains("yuqing_dictionary_reload_failures_total{reason=\"errors\"} 1"),
         "{metrics}"
     );
     let append = |line: &str| {
@@ -400,5 +400,104 @@ fn a_fresh_pipeline_exports_its_labelled_counters_at_zero() {
             "{line} is not exported by a fresh pipeline:\n{text}"
         );
     }
+    assert!(run.terminate().success());
+}
+
+#[test]
+fn a_reload_that_would_drop_a_category_or_the_regions_keeps_the_old_dictionaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let dicts = dir.path().join("dicts");
+    copy_dictionaries(&dicts);
+    let posts = dir.path().join("posts.jsonl");
+    std::fs::write(
+        &posts,
+        "{\"id\":\"b1\",\"text\":\"滁州一化工厂发生爆炸\",\"ts\":\"2024-07-01T00:00:00Z\"}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\ndictionaries = \"dicts\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\nfollow = true\n[alerts]\nkind = \"none\"\n[index]\ncommit_interval_ms = 200\n[http]\naddr = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let run = Run::start(&config);
+    let api = run.api.clone();
+    let reload = format!("{api}/api/v1/admin/reload");
+    let failures = |reason: &str| {
+        let (_, _, metrics) = request("GET", &format!("{api}/metrics"), None);
+        let series = format!("yuqing_dictionary_reload_failures_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map(|v| v.trim().to_string())
+    };
+    // Both reasons are exported before any reload.
+    assert_eq!(failures("shrinks").as_deref(), Some("0"));
+    assert_eq!(failures("errors").as_deref(), Some("0"));
+    wait_for(Duration::from_secs(30), "the first post", || {
+        let (_, _, body) = request(
+            "GET",
+            &format!("{api}/api/v1/search?category=explosion"),
+            None,
+        );
+        body.contains("\"b1\"")
+    });
+
+    // The explosion category removed: a valid set, but the reload would
+    // drop a category the running set has.
+    let explosion = std::fs::read_to_string(dicts.join("explosion.toml")).unwrap();
+    std::fs::remove_file(dicts.join("explosion.toml")).unwrap();
+    let (status, _, body) = request("POST", &reload, None);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("drop categories of the running set: explosion"),
+        "{body}"
+    );
+    assert!(body.contains("old ones keep serving"), "{body}");
+    assert_eq!(failures("shrinks").as_deref(), Some("1"));
+
+    // A set without regions is refused too, by SIGHUP as well.
+    std::fs::write(dicts.join("explosion.toml"), &explosion).unwrap();
+    let regions = std::fs::read_to_string(dicts.join("regions.toml")).unwrap();
+    std::fs::write(dicts.join("regions.toml"), "# emptied\n").unwrap();
+    let (status, _, body) = request("POST", &reload, None);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("regions.toml"), "{body}");
+    assert!(body.contains("no regions"), "{body}");
+    std::fs::remove_file(dicts.join("regions.toml")).unwrap();
+    run.hangup();
+    wait_for(
+        Duration::from_secs(30),
+        "a rejected reload on SIGHUP",
+        || failures("errors").as_deref() == Some("2"),
+    );
+
+    // The old dictionaries still score new posts: the category and the
+    // regions are there.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&posts)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        "{\"id\":\"b2\",\"text\":\"合肥一仓库发生爆炸，现场浓烟滚滚\",\"ts\":\"2024-07-01T00:01:00Z\"}\n".as_bytes(),
+    )
+    .unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "a new post scored with the old category and regions",
+        || {
+            let (_, _, body) = request(
+                "GET",
+                &format!("{api}/api/v1/search?category=explosion&region=%E5%90%88%E8%82%A5"),
+                None,
+            );
+            body.contains("\"b2\"")
+        },
+    );
+    // With the set whole again, the reload takes.
+    std::fs::write(dicts.join("regions.toml"), &regions).unwrap();
+    let (status, _, body) = request("POST", &reload, None);
+    assert_eq!(status, 200, "{body}");
     assert!(run.terminate().success());
 }

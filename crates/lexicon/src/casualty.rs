@@ -41,6 +41,10 @@ fn is_numeral(c: char) -> bool {
 }
 
 fn is_stop(c: char) -> bool {
+    // Ideographs of the main block are letters: no table lookup for them.
+    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+        return false;
+    }
     c.is_whitespace() || (!c.is_alphanumeric() && c != '.')
 }
 

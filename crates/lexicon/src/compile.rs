@@ -1,17 +1,18 @@
 //! Dictionary files to a [`Lexicon`]: validation with precise errors, then
 //! the automaton and the flat arrays.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 use yuqing_model::Level;
 use yuqing_text::{Analyzer, Normalizer, SegmenterOptions};
 
 use crate::error::LineIndex;
 use crate::lexicon::{Casualty, Category, Grades, Lexicon, NO_RULE, Region, Role, Rule, Term};
-use crate::source::{CategoryFile, RegionsFile, SharedFile};
+use crate::source::{CategoryHeader, Group, Province, SeverityRules};
 use crate::{DictError, DictErrors, DictSource, FileKind};
 
 /// Longest term, context word or region name, in characters.
@@ -53,6 +54,26 @@ pub(crate) fn compile(
             message: "no category files: a dictionary needs at least one `<category>.toml`".into(),
         });
     }
+    // Without a gazetteer no post is ever tagged with a region, and
+    // `region=` filters and per-region alerts go quiet: refuse the set.
+    if !sources.iter().any(|s| s.kind() == FileKind::Regions) {
+        let file = sources.first().map_or_else(
+            || "regions.toml".to_string(),
+            |s| {
+                std::path::Path::new(&s.name)
+                    .with_file_name("regions.toml")
+                    .display()
+                    .to_string()
+            },
+        );
+        b.errors.push(DictError {
+            file,
+            line: 0,
+            column: 0,
+            term: None,
+            message: "missing: a dictionary set needs its gazetteer of regions (`[[province]]` entries); without it no post is tagged with a region".into(),
+        });
+    }
     b.finish(options)
 }
 
@@ -83,6 +104,11 @@ struct NamedSet {
 struct Builder {
     normalizer: Normalizer,
     errors: Vec<DictError>,
+    /// Sets of shared.toml that are there but could not be read (their
+    /// error is reported once; a use of them is not an error again), and
+    /// whether shared.toml could not be read at all (then no `@name` is).
+    broken_sets: Vec<String>,
+    shared_unreadable: bool,
     named_sets: HashMap<String, NamedSet>,
     set_count: u32,
     patterns: Vec<String>,
@@ -105,6 +131,8 @@ impl Builder {
         Builder {
             normalizer,
             errors: Vec::new(),
+            broken_sets: Vec::new(),
+            shared_unreadable: false,
             named_sets: HashMap::new(),
             set_count: 0,
             patterns: Vec::new(),
@@ -123,15 +151,104 @@ impl Builder {
         }
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&mut self, file: &File, text: &str) -> Option<T> {
-        match toml::from_str::<T>(text) {
-            Ok(v) => Some(v),
+    /// Parses a file's TOML syntax: its top-level tables and values, each
+    /// read on its own afterwards (so that one bad table does not hide the
+    /// problems of the others).
+    fn parse_doc<'t>(&mut self, file: &File, text: &'t str) -> Option<DeTable<'t>> {
+        match DeTable::parse(text) {
+            Ok(t) => Some(t.into_inner()),
             Err(e) => {
                 self.errors
                     .push(file.error(e.span(), None, e.message().trim().to_string()));
                 None
             }
         }
+    }
+
+    /// Reads one value of a parsed file as `T`; the error says where.
+    fn de<T: serde::de::DeserializeOwned>(
+        &mut self,
+        file: &File,
+        value: Spanned<DeValue<'_>>,
+    ) -> Option<T> {
+        let span = value.span();
+        match T::deserialize(ValueDeserializer::from(value)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(file.error(
+                    Some(e.span().unwrap_or(span)),
+                    None,
+                    e.message().trim().to_string(),
+                ));
+                None
+            }
+        }
+    }
+
+    /// Splits a parsed file into the values of its `known` top-level keys
+    /// (in that order); any other key is an error.
+    fn top_level<'t, const N: usize>(
+        &mut self,
+        file: &File,
+        doc: DeTable<'t>,
+        known: [&str; N],
+    ) -> [Option<Spanned<DeValue<'t>>>; N] {
+        let mut out = [const { None }; N];
+        for (k, v) in doc {
+            match known.iter().position(|n| *n == k.get_ref().as_ref()) {
+                Some(i) => out[i] = Some(v),
+                None => {
+                    let expected = known
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    self.errors.push(file.error(
+                        Some(k.span()),
+                        None,
+                        format!("unknown field `{}`, expected {expected}", k.get_ref()),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The elements of an array of tables (`[[group]]`), each read on its
+    /// own; the number written, read or not.
+    fn each<T: serde::de::DeserializeOwned>(
+        &mut self,
+        file: &File,
+        name: &str,
+        value: Option<Spanned<DeValue<'_>>>,
+    ) -> (Vec<T>, usize) {
+        let Some(value) = value else {
+            return (Vec::new(), 0);
+        };
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(items) => {
+                let n = items.len();
+                let read = items.into_iter().filter_map(|v| self.de(file, v)).collect();
+                (read, n)
+            }
+            other => {
+                self.errors.push(file.error(
+                    Some(span),
+                    None,
+                    format!(
+                        "`{name}` must be an array of tables (`[[{name}]]`), found {}",
+                        other.type_str()
+                    ),
+                ));
+                (Vec::new(), 1)
+            }
+        }
+    }
+
+    /// Whether `@name` is unknown because of an error reported already.
+    fn follow_on(&self, name: &str) -> bool {
+        self.shared_unreadable || self.broken_sets.iter().any(|b| b == name)
     }
 
     fn intern(&mut self, word: &str) -> u32 {
@@ -177,10 +294,46 @@ impl Builder {
     }
 
     fn shared(&mut self, file: &File, text: &str) {
-        let Some(shared) = self.parse::<SharedFile>(file, text) else {
+        let Some(doc) = self.parse_doc(file, text) else {
+            self.shared_unreadable = true;
             return;
         };
-        for name in shared.sets.keys() {
+        let [sets, severity] = self.top_level(file, doc, ["sets", "severity"]);
+        // Each set on its own: a bad one is reported once, and its uses are
+        // not reported again.
+        let mut raw_sets: BTreeMap<String, Vec<Spanned<String>>> = BTreeMap::new();
+        if let Some(sets) = sets {
+            let span = sets.span();
+            match sets.into_inner() {
+                DeValue::Table(t) => {
+                    for (k, v) in t {
+                        let name = k.get_ref().to_string();
+                        match self.de::<Vec<Spanned<String>>>(file, v) {
+                            Some(words) => {
+                                raw_sets.insert(name, words);
+                            }
+                            None => self.broken_sets.push(name),
+                        }
+                    }
+                }
+                other => {
+                    self.errors.push(file.error(
+                        Some(span),
+                        None,
+                        format!(
+                            "`sets` must be a table of word lists, found {}",
+                            other.type_str()
+                        ),
+                    ));
+                    self.shared_unreadable = true;
+                }
+            }
+        }
+        let severity: Option<SeverityRules> = match severity {
+            Some(v) => self.de(file, v),
+            None => None,
+        };
+        for name in raw_sets.keys() {
             if !valid_id(name) {
                 self.errors.push(file.error(
                     None,
@@ -191,9 +344,9 @@ impl Builder {
         }
         // Sets may include other sets (`@name`); expand them depth-first.
         let mut done: HashMap<String, Vec<String>> = HashMap::new();
-        for name in shared.sets.keys() {
+        for name in raw_sets.keys() {
             let mut stack = Vec::new();
-            self.expand_set(file, &shared.sets, name, &mut stack, &mut done);
+            self.expand_set(file, &raw_sets, name, &mut stack, &mut done);
         }
         for (name, words) in done {
             self.named_sets.insert(
@@ -204,7 +357,7 @@ impl Builder {
                 },
             );
         }
-        let Some(sev) = shared.severity else { return };
+        let Some(sev) = severity else { return };
         for (words, kind) in [
             (&sev.dead, Casualty::Dead),
             (&sev.injured, Casualty::Injured),
@@ -267,7 +420,7 @@ impl Builder {
     fn expand_set(
         &mut self,
         file: &File,
-        raw: &std::collections::BTreeMap<String, Vec<Spanned<String>>>,
+        raw: &BTreeMap<String, Vec<Spanned<String>>>,
         name: &str,
         stack: &mut Vec<String>,
         done: &mut HashMap<String, Vec<String>>,
@@ -293,6 +446,7 @@ impl Builder {
                         }
                     }
                 }
+                Some(inner) if self.follow_on(inner) => {}
                 Some(inner) => self.errors.push(file.error(
                     Some(w.span()),
                     None,
@@ -341,6 +495,7 @@ impl Builder {
                             ids.push(id);
                         }
                     }
+                    None if self.follow_on(name) => {}
                     None => self.errors.push(file.error(
                         Some(w.span()),
                         None,
@@ -370,20 +525,38 @@ impl Builder {
     }
 
     fn category(&mut self, file: &File, file_name: &str, text: &str) {
-        let Some(cf) = self.parse::<CategoryFile>(file, text) else {
+        let Some(doc) = self.parse_doc(file, text) else {
             return;
         };
-        let h = &cf.category;
+        let [header, groups] = self.top_level(file, doc, ["category", "group"]);
+        let header = match header {
+            Some(v) => self.de::<CategoryHeader>(file, v),
+            None => {
+                self.errors.push(file.error(
+                    None,
+                    None,
+                    "missing table `[category]` (id, names, threshold)".into(),
+                ));
+                None
+            }
+        };
+        let (groups, written) = self.each::<Group>(file, "group", groups);
+        // A header that could not be read was reported: its groups are
+        // still checked, against default settings, and nothing follows
+        // from the header itself.
+        let read = header.is_some();
+        let header = header.unwrap_or_else(|| placeholder_header(file_name));
+        let h = &header;
         let id = h.id.get_ref().clone();
-        let mut ok = true;
-        if !valid_id(&id) {
+        let mut ok = read;
+        if read && !valid_id(&id) {
             self.errors.push(file.error(
                 Some(h.id.span()),
                 None,
                 format!("category id `{id}`: use lower-case ASCII letters, digits and `_`"),
             ));
             ok = false;
-        } else if file_name != format!("{id}.toml") {
+        } else if read && file_name != format!("{id}.toml") {
             self.errors.push(file.error(
                 Some(h.id.span()),
                 None,
@@ -393,13 +566,13 @@ impl Builder {
             ));
             ok = false;
         }
-        if let Some(other) = self.category_ids.get(&id) {
+        if let Some(other) = self.category_ids.get(&id).filter(|_| read) {
             let msg = format!("category id `{id}` is already defined in {other}");
             self.errors.push(file.error(Some(h.id.span()), None, msg));
             ok = false;
         }
         let threshold = *h.threshold.get_ref();
-        if !(threshold.is_finite() && threshold > 0.0) {
+        if read && !(threshold.is_finite() && threshold > 0.0) {
             self.errors.push(file.error(
                 Some(h.threshold.span()),
                 None,
@@ -455,17 +628,27 @@ impl Builder {
             self.category_ids.insert(id.clone(), file.name.to_string());
         }
 
+        if written == 0 {
+            self.errors.push(file.error(
+                None,
+                None,
+                format!("category `{id}` has no `[[group]]` of terms: it could never flag a post"),
+            ));
+        }
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut n_terms = 0;
-        for g in &cf.group {
-            let weight = *g.weight.get_ref();
-            if !(weight.is_finite() && weight > 0.0 && weight <= 100.0) {
+        for g in &groups {
+            // A bad weight is reported and the group's terms and rules are
+            // still checked (with a weight of 1 that is never used).
+            let mut weight = *g.weight.get_ref();
+            let weight_ok = weight.is_finite() && weight > 0.0 && weight <= 100.0;
+            if !weight_ok {
                 self.errors.push(file.error(
                     Some(g.weight.span()),
                     None,
                     format!("weight must be above 0 and at most 100, got {weight}"),
                 ));
-                continue;
+                weight = 1.0;
             }
             let severity = match &g.severity {
                 None => None,
@@ -482,7 +665,8 @@ impl Builder {
                 None => 0.0,
                 Some(v) => {
                     let head = *v.get_ref();
-                    if !(head.is_finite() && head > weight && head <= 100.0) {
+                    let above = if weight_ok { weight } else { 0.0 };
+                    if !(head.is_finite() && head > above && head <= 100.0) {
                         self.errors.push(file.error(
                             Some(v.span()),
                             None,
@@ -557,6 +741,7 @@ impl Builder {
                     Some(name) => {
                         match self.named_sets.get(name) {
                             Some(set) => set.words.clone(),
+                            None if self.follow_on(name) => continue,
                             None => {
                                 self.errors.push(file.error(
                                 Some(t.span()),
@@ -667,10 +852,19 @@ impl Builder {
     }
 
     fn regions(&mut self, file: &File, text: &str) {
-        let Some(rf) = self.parse::<RegionsFile>(file, text) else {
+        let Some(doc) = self.parse_doc(file, text) else {
             return;
         };
-        for p in &rf.province {
+        let [province] = self.top_level(file, doc, ["province"]);
+        let (provinces, written) = self.each::<Province>(file, "province", province);
+        if written == 0 {
+            self.errors.push(file.error(
+                None,
+                None,
+                "no regions: the gazetteer needs at least one `[[province]]` (without regions no post is tagged with one)".into(),
+            ));
+        }
+        for p in &provinces {
             let Some(pid) = self.region(file, &p.name, None) else {
                 continue;
             };
@@ -805,6 +999,8 @@ impl Builder {
             .into_iter()
             .map(|(name, (id, _))| (name, id))
             .collect();
+        let rule_masks = rule_masks(&self.rules, &self.rule_sets, self.set_count as usize);
+        let longest_pattern = self.patterns.iter().map(String::len).max().unwrap_or(0) as u32;
         Ok(Lexicon {
             analyzer: std::sync::Arc::new(analyzer),
             region_names,
@@ -820,6 +1016,8 @@ impl Builder {
             roles,
             terms: self.terms,
             rules: self.rules,
+            rule_masks,
+            longest_pattern,
             rule_sets: self.rule_sets,
             set_count: self.set_count as usize,
             regions: self.regions,
@@ -836,4 +1034,50 @@ fn valid_id(s: &str) -> bool {
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Stands for a `[category]` table that could not be read, so that the
+/// category's groups are still checked (with the default settings).
+fn placeholder_header(file_name: &str) -> CategoryHeader {
+    let id = file_name.strip_suffix(".toml").unwrap_or(file_name);
+    CategoryHeader {
+        id: Spanned::new(0..0, id.to_string()),
+        name_zh: String::new(),
+        name_en: String::new(),
+        description: None,
+        threshold: Spanned::new(0..0, 1.0),
+        window: None,
+        negation_window: None,
+        partial: None,
+        support_cap: None,
+        unless_any: Vec::new(),
+        unless_before: Vec::new(),
+        unless_topic: Vec::new(),
+        topic_window: None,
+        harm: None,
+        harm_window: None,
+        head_with: Vec::new(),
+        head_window: None,
+        quotes_figurative: false,
+        unless_stock_code: false,
+    }
+}
+
+/// [`Lexicon::rule_masks`][crate::lexicon::Lexicon]: for each rule and
+/// context set, the rule's lists that hold the set.
+fn rule_masks(rules: &[Rule], rule_sets: &[u32], set_count: usize) -> Vec<u8> {
+    let mut masks = vec![0u8; rules.len() * set_count];
+    for (r, rule) in rules.iter().enumerate() {
+        for (range, bit) in [
+            (rule.topic, Rule::TOPIC),
+            (rule.requires, Rule::REQUIRES),
+            (rule.unless, Rule::UNLESS),
+            (rule.before, Rule::BEFORE),
+        ] {
+            for &set in &rule_sets[range.0 as usize..range.1 as usize] {
+                masks[r * set_count + set as usize] |= bit;
+            }
+        }
+    }
+    masks
 }

@@ -115,6 +115,13 @@ pub(crate) struct Rule {
     pub(crate) topic: (u32, u32),
 }
 
+impl Rule {
+    pub(crate) const TOPIC: u8 = 1;
+    pub(crate) const REQUIRES: u8 = 2;
+    pub(crate) const UNLESS: u8 = 4;
+    pub(crate) const BEFORE: u8 = 8;
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grades {
     /// (dead, injured) thresholds for yellow, orange, red.
@@ -153,6 +160,12 @@ pub struct Lexicon {
     pub(crate) rules: Vec<Rule>,
     pub(crate) rule_sets: Vec<u32>,
     pub(crate) set_count: usize,
+    /// Per rule, per context set (`rule * set_count + set`): which of the
+    /// rule's lists hold the set ([`Rule::TOPIC`] …), so that a context
+    /// hit is classified by one lookup rather than a search of each list.
+    pub(crate) rule_masks: Vec<u8>,
+    /// The longest pattern, in bytes.
+    pub(crate) longest_pattern: u32,
     pub(crate) regions: Vec<Region>,
     /// Every region name and alias → region index.
     pub(crate) region_names: std::collections::HashMap<String, u32>,

@@ -25,6 +25,11 @@ struct Covered {
     end: u32,
 }
 
+/// [`Scratch::casualty_counts`] of a hit not read yet, and of one without a
+/// count (counts are at most 1,000,000).
+const UNREAD: u32 = u32::MAX;
+const NO_COUNT: u32 = u32::MAX - 1;
+
 /// Negations that void a harm mention when they come shortly before it
 /// (`未造成人员伤亡`, `无人受伤`, `没有人员被困`), as whole tokens.
 const HARM_NEGATIONS: [&str; 6] = ["未", "无", "没", "没有", "并未", "尚未"];
@@ -69,8 +74,14 @@ pub struct Scratch {
     matches: Vec<Hit>,
     term_hits: Vec<Hit>,
     context_hits: Vec<Hit>,
+    /// Per context hit: whether it is whole, once asked (0: not yet, 1:
+    /// yes, 2: no); many term hits look at the same context hit.
+    context_whole: Vec<u8>,
     region_hits: Vec<Hit>,
     casualty_hits: Vec<(Casualty, u32, u32)>,
+    /// Per casualty hit, once read: its count ([`NO_COUNT`] when it is not
+    /// whole or has none), or [`UNREAD`].
+    casualty_counts: Vec<u32>,
     harm_hits: Vec<Hit>,
     /// Harm mentions that stand (whole, not negated; casualty words with a
     /// count), by start, computed once per post when a category needs them.
@@ -82,17 +93,32 @@ pub struct Scratch {
     /// others hold stale values and read as 0).
     touched: Vec<u16>,
     category_seen: Vec<u32>,
-    /// Counted term occurrences.
+    /// Counted term occurrences: the main terms' by start, then from
+    /// `covered_support` on the support terms' by start.
     covered: Vec<Covered>,
+    covered_support: usize,
     /// Terms that counted, in order of first appearance.
     counted: Vec<u32>,
     flagged: Vec<Flag>,
     regions: Vec<u32>,
+    /// Per region and per cue: the generation in which it was listed.
+    region_seen: Vec<u32>,
     cues: Vec<u32>,
+    cue_seen: Vec<u32>,
     severity: Option<SeverityOutcome>,
     /// Whether the post has title marks and quotation marks at all (most
     /// have neither; then no term needs the look around).
     marks: Option<(bool, bool)>,
+    /// The lexicon's longest pattern, in bytes: how far before a window a
+    /// hit that reaches into it may start.
+    longest: u32,
+    /// Whether the post has a run of six digits (a securities code may be
+    /// in it), read once per post.
+    digits: Option<bool>,
+    /// Work done on the last post beyond the automaton scans: hits,
+    /// covered spans and context hits looked at. It grows with the post's
+    /// length, not faster: tests hold it to that.
+    work: u64,
 }
 
 impl Scratch {
@@ -107,14 +133,22 @@ impl Scratch {
     #[cold]
     fn fit(&mut self, lexicon: &Lexicon) {
         let (t, c) = (lexicon.terms.len(), lexicon.categories.len());
-        if self.term_seen.len() != t || self.main.len() != c {
+        let (r, q) = (lexicon.regions.len(), lexicon.cue_levels.len());
+        if self.term_seen.len() != t
+            || self.main.len() != c
+            || self.region_seen.len() != r
+            || self.cue_seen.len() != q
+        {
             self.term_seen = vec![0; t];
             self.term_value = vec![0.0; t];
             self.main = vec![0.0; c];
             self.support = vec![0.0; c];
             self.category_seen = vec![0; c];
+            self.region_seen = vec![0; r];
+            self.cue_seen = vec![0; q];
             self.generation = 0;
         }
+        self.longest = lexicon.longest_pattern;
     }
 
     #[inline]
@@ -123,6 +157,8 @@ impl Scratch {
         if self.generation == 0 {
             self.term_seen.fill(0);
             self.category_seen.fill(0);
+            self.region_seen.fill(0);
+            self.cue_seen.fill(0);
             self.generation = 1;
         }
         self.matches.clear();
@@ -130,17 +166,52 @@ impl Scratch {
         self.context_hits.clear();
         self.region_hits.clear();
         self.casualty_hits.clear();
+        self.casualty_counts.clear();
         self.harm_hits.clear();
         self.harm.clear();
         self.cue_hits.clear();
         self.touched.clear();
         self.covered.clear();
+        self.covered_support = 0;
         self.counted.clear();
         self.flagged.clear();
         self.regions.clear();
         self.cues.clear();
         self.severity = None;
         self.marks = None;
+        self.digits = None;
+        self.work = 0;
+    }
+
+    /// Units of work done on the last post beyond the automaton scans
+    /// (hits, spans and context hits looked at): for tests that hold the
+    /// scoring of long hostile posts to linear work without timing it.
+    #[doc(hidden)]
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// Whether term hit `h` lies inside a longer counted occurrence of a
+    /// term of category `c` (the same mention: 发生爆炸 holds 爆炸). Only
+    /// occurrences starting at most a longest word before `h` can hold it;
+    /// both runs of `covered` are sorted by start, so they are found by a
+    /// binary search, not a walk over every occurrence of the post.
+    #[inline]
+    fn inside_covered(&mut self, c: usize, h: Hit) -> bool {
+        let from = h.start.saturating_sub(self.longest);
+        let (main, support) = self.covered.split_at(self.covered_support);
+        let mut examined = 0;
+        let mut holds = |run: &[Covered]| {
+            let a = run.partition_point(|k| k.start < from);
+            let b = a + run[a..].partition_point(|k| k.start <= h.start);
+            examined += (b - a) as u64;
+            run[a..b].iter().any(|k| {
+                k.category as usize == c && h.end <= k.end && k.end - k.start > h.end - h.start
+            })
+        };
+        let inside = holds(main) || holds(support);
+        self.work += examined;
+        inside
     }
 
     /// The flagged categories of the last post, highest score first.
@@ -196,6 +267,9 @@ impl Lexicon {
     pub fn score_into(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
         if scratch.term_seen.len() != self.terms.len()
             || scratch.main.len() != self.categories.len()
+            || scratch.region_seen.len() != self.regions.len()
+            || scratch.cue_seen.len() != self.cue_levels.len()
+            || scratch.longest != self.longest_pattern
         {
             scratch.fit(self);
         }
@@ -262,6 +336,8 @@ impl Lexicon {
         if scratch.context_hits.len() > 1 {
             scratch.context_hits.sort_unstable_by_key(|h| h.start);
         }
+        scratch.context_whole.clear();
+        scratch.context_whole.resize(scratch.context_hits.len(), 0);
         if scratch.region_hits.len() > 1 {
             scratch.region_hits.sort_unstable_by_key(|h| h.start);
         }
@@ -277,6 +353,10 @@ impl Lexicon {
                 .sort_unstable_by_key(|h| (h.start, std::cmp::Reverse(h.end), h.id));
         }
         for pass_support in [false, true] {
+            if pass_support {
+                scratch.covered_support = scratch.covered.len();
+            }
+            scratch.work += scratch.term_hits.len() as u64;
             for i in 0..scratch.term_hits.len() {
                 let h = scratch.term_hits[i];
                 let term = &self.terms[h.id as usize];
@@ -313,19 +393,25 @@ impl Lexicon {
             });
         }
 
+        scratch.work += scratch.region_hits.len() as u64;
+        let generation = scratch.generation;
         for i in 0..scratch.region_hits.len() {
             let h = scratch.region_hits[i];
+            if scratch.region_seen[h.id as usize] == generation {
+                // Listed already (with its province).
+                continue;
+            }
             if !self.region_whole(analyzed, h.start, h.end) {
                 continue;
             }
             if let Some(parent) = self.regions[h.id as usize].parent
-                && !scratch.regions.contains(&parent)
+                && scratch.region_seen[parent as usize] != generation
             {
+                scratch.region_seen[parent as usize] = generation;
                 scratch.regions.push(parent);
             }
-            if !scratch.regions.contains(&h.id) {
-                scratch.regions.push(h.id);
-            }
+            scratch.region_seen[h.id as usize] = generation;
+            scratch.regions.push(h.id);
         }
 
         if !scratch.flagged.is_empty() {
@@ -338,12 +424,7 @@ impl Lexicon {
     fn count_term(&self, analyzed: &Analyzed, scratch: &mut Scratch, h: Hit) {
         let term = &self.terms[h.id as usize];
         let c = term.category as usize;
-        if scratch.covered.iter().any(|k| {
-            k.category as usize == c
-                && k.start <= h.start
-                && h.end <= k.end
-                && k.end - k.start > h.end - h.start
-        }) {
+        if scratch.inside_covered(c, h) {
             return;
         }
         // A title (《唐山大地震》, 《鼠疫》) names a work, not an incident;
@@ -355,7 +436,9 @@ impl Lexicon {
         let category = &self.categories[c];
         if (titles && in_title(text, h))
             || (quotes && category.quotes_figurative && in_scare_quotes(text, h))
-            || (category.unless_stock_code && stock_code_near(text, h, category.window))
+            || (category.unless_stock_code
+                && *scratch.digits.get_or_insert_with(|| has_six_digits(text))
+                && stock_code_near(text, h, category.window))
         {
             return;
         }
@@ -369,8 +452,21 @@ impl Lexicon {
         }
         if term.rule != NO_RULE {
             let rule = &self.rules[term.rule as usize];
-            let reach = rule.window.max(rule.topic_window).max(rule.negation_window);
-            if !self.rule_passes(rule, h, near(&scratch.context_hits, h, reach), analyzed) {
+            // Topic words reach furthest; a rule without them looks only
+            // as far as its window.
+            let mut reach = rule.window.max(rule.negation_window);
+            if rule.topic.0 != rule.topic.1 {
+                reach = reach.max(rule.topic_window);
+            }
+            let range = near_range(&scratch.context_hits, h, reach, self.longest_pattern);
+            scratch.work += range.len() as u64;
+            if !self.rule_passes(
+                term.rule as usize,
+                h,
+                &scratch.context_hits[range.clone()],
+                &mut scratch.context_whole[range],
+                analyzed,
+            ) {
                 return;
             }
         }
@@ -381,6 +477,13 @@ impl Lexicon {
             start: h.start,
             end: h.end,
         });
+        // Once the term counted at the most it can add here, another
+        // occurrence adds nothing more: no need to look for head evidence.
+        if scratch.term_seen[h.id as usize] == scratch.generation
+            && scratch.term_value[h.id as usize] >= factor * term.weight.max(term.head)
+        {
+            return;
+        }
         // A head term in the shape of a headline (a place, a count or a
         // head word close by) weighs its head weight.
         let weight = if term.head > term.weight
@@ -435,15 +538,20 @@ impl Lexicon {
         // 空气质量).
         let apart = |c: &Hit| !(c.start >= h.start && c.end <= h.end);
         if !sets.is_empty()
-            && near(&scratch.context_hits, h, window)
+            && near(&scratch.context_hits, h, window, self.longest_pattern)
                 .iter()
                 .any(|c| sets.contains(&c.id) && apart(c) && within(text, h, *c, window))
         {
             return true;
         }
-        if near(&scratch.region_hits, h, window).iter().any(|r| {
-            apart(r) && within(text, h, *r, window) && self.region_whole(analyzed, r.start, r.end)
-        }) {
+        if near(&scratch.region_hits, h, window, self.longest_pattern)
+            .iter()
+            .any(|r| {
+                apart(r)
+                    && within(text, h, *r, window)
+                    && self.region_whole(analyzed, r.start, r.end)
+            })
+        {
             return true;
         }
         count_close(text, h.start as usize, h.end as usize, window)
@@ -468,8 +576,9 @@ impl Lexicon {
         }
         for i in 0..scratch.casualty_hits.len() {
             let (_, start, end) = scratch.casualty_hits[i];
-            if self.whole(analyzed, start, end)
-                && count_near(text, start as usize, end as usize).is_some_and(|n| n > 0)
+            if self
+                .casualty_count(analyzed, scratch, i)
+                .is_some_and(|n| n > 0)
             {
                 scratch.harm.push(Hit { id: 0, start, end });
             }
@@ -493,7 +602,7 @@ impl Lexicon {
                     start: k.start,
                     end: k.end,
                 };
-                near(&scratch.harm, t, category.harm_window)
+                near(&scratch.harm, t, category.harm_window, self.longest_pattern)
                     .iter()
                     .any(|m| {
                         // Harm inside the term is the term itself (中毒).
@@ -505,6 +614,27 @@ impl Lexicon {
                 scratch.main[c] += category.harm;
             }
         }
+    }
+
+    /// The count read next to casualty hit `i` if it is whole (read once
+    /// per post: harm and grading both ask).
+    fn casualty_count(&self, analyzed: &Analyzed, scratch: &mut Scratch, i: usize) -> Option<u32> {
+        if scratch.casualty_counts.len() != scratch.casualty_hits.len() {
+            scratch.casualty_counts.clear();
+            scratch
+                .casualty_counts
+                .resize(scratch.casualty_hits.len(), UNREAD);
+        }
+        if scratch.casualty_counts[i] == UNREAD {
+            let (_, start, end) = scratch.casualty_hits[i];
+            scratch.casualty_counts[i] = if self.whole(analyzed, start, end) {
+                count_near(analyzed.normalized(), start as usize, end as usize).unwrap_or(NO_COUNT)
+            } else {
+                NO_COUNT
+            };
+        }
+        let n = scratch.casualty_counts[i];
+        (n != NO_COUNT).then_some(n)
     }
 
     /// Whether a negation (`未造成人员伤亡`) comes shortly before a harm
@@ -592,36 +722,53 @@ impl Lexicon {
         true
     }
 
-    fn rule_passes(&self, rule: &Rule, h: Hit, context: &[Hit], analyzed: &Analyzed) -> bool {
+    /// Whether term hit `h` passes rule `r`, given the context hits near
+    /// it and their `Scratch::context_whole` memo.
+    fn rule_passes(
+        &self,
+        r: usize,
+        h: Hit,
+        context: &[Hit],
+        whole: &mut [u8],
+        analyzed: &Analyzed,
+    ) -> bool {
+        let mut is_whole = |i: usize, c: &Hit| {
+            if whole[i] == 0 {
+                whole[i] = if self.whole(analyzed, c.start, c.end) {
+                    1
+                } else {
+                    2
+                };
+            }
+            whole[i] == 1
+        };
+        let rule = &self.rules[r];
         let text = analyzed.normalized();
-        let sets = |(a, b): (u32, u32)| &self.rule_sets[a as usize..b as usize];
-        let requires = sets(rule.requires);
-        let unless = sets(rule.unless);
-        let before = sets(rule.before);
-        let topic = sets(rule.topic);
-        let mut required_found = requires.is_empty();
-        for c in context {
+        let masks = &self.rule_masks[r * self.set_count..(r + 1) * self.set_count];
+        let mut required_found = rule.requires.0 == rule.requires.1;
+        for (i, c) in context.iter().enumerate() {
+            let mask = masks[c.id as usize];
+            if mask == 0 {
+                continue;
+            }
             // Topic words reach far, so they must stand as words (往事
             // is no topic in 前往事发现场).
-            if topic.contains(&c.id)
-                && within(text, h, *c, rule.topic_window)
-                && self.whole(analyzed, c.start, c.end)
-            {
+            if mask & Rule::TOPIC != 0 && within(text, h, *c, rule.topic_window) && is_whole(i, c) {
                 return false;
             }
-            if !required_found && requires.contains(&c.id) && within(text, h, *c, rule.window) {
+            if !required_found && mask & Rule::REQUIRES != 0 && within(text, h, *c, rule.window) {
                 required_found = true;
             }
-            if unless.contains(&c.id) && within(text, h, *c, rule.window) {
+            if mask & Rule::UNLESS != 0 && within(text, h, *c, rule.window) {
                 return false;
             }
-            if before.contains(&c.id)
+            if mask & Rule::BEFORE != 0
                 && c.end <= h.start
                 && chars_at_most(
                     &text[c.end as usize..h.start as usize],
                     rule.negation_window,
                 )
-                && self.whole(analyzed, c.start, c.end)
+                && is_whole(i, c)
             {
                 return false;
             }
@@ -630,7 +777,6 @@ impl Lexicon {
     }
 
     fn grade(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
-        let text = analyzed.normalized();
         let mut out = SeverityOutcome {
             level: Level::Blue,
             dead: 0,
@@ -638,11 +784,9 @@ impl Lexicon {
             missing: 0,
             trapped: 0,
         };
-        for &(kind, start, end) in &scratch.casualty_hits {
-            if !self.whole(analyzed, start, end) {
-                continue;
-            }
-            let Some(n) = count_near(text, start as usize, end as usize) else {
+        for i in 0..scratch.casualty_hits.len() {
+            let kind = scratch.casualty_hits[i].0;
+            let Some(n) = self.casualty_count(analyzed, scratch, i) else {
                 continue;
             };
             let slot = match kind {
@@ -670,7 +814,8 @@ impl Lexicon {
                 continue;
             }
             out.level = out.level.max(self.cue_levels[h.id as usize]);
-            if !scratch.cues.contains(&h.id) {
+            if scratch.cue_seen[h.id as usize] != scratch.generation {
+                scratch.cue_seen[h.id as usize] = scratch.generation;
                 scratch.cues.push(h.id);
             }
         }
@@ -783,25 +928,10 @@ fn in_title(text: &str, h: Hit) -> bool {
 
 /// Whether a six-digit securities code in brackets (`(600519)`,
 /// `（002680）`) is within `window` characters of term hit `h`.
+/// Only a few characters around the term are read; see [`has_six_digits`]
+/// for the test to make once per post first.
 fn stock_code_near(text: &str, h: Hit, window: u32) -> bool {
     let bytes = text.as_bytes();
-    // Most texts have no run of six digits at all: look for one first.
-    let mut run = 0;
-    let mut found = false;
-    for &b in bytes {
-        if b.is_ascii_digit() {
-            run += 1;
-            if run == 6 {
-                found = true;
-                break;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    if !found {
-        return false;
-    }
     let reach = window as usize * 3 + 8;
     let from = (h.start as usize).saturating_sub(reach);
     let to = (h.end as usize + reach).min(bytes.len());
@@ -817,6 +947,23 @@ fn stock_code_near(text: &str, h: Hit, window: u32) -> bool {
             return true;
         }
         i += 1;
+    }
+    false
+}
+
+/// Whether `text` has a run of six digits (most texts have none, and then
+/// no term needs [`stock_code_near`]).
+fn has_six_digits(text: &str) -> bool {
+    let mut run = 0;
+    for &b in text.as_bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run == 6 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
     }
     false
 }
@@ -872,23 +1019,23 @@ fn in_scare_quotes(text: &str, h: Hit) -> bool {
     }
 }
 
-/// Longest context word, casualty word or region name, in bytes (32
-/// characters of at most 4 bytes): how far before a window a hit that
-/// reaches into it may start.
-const LONGEST_WORD_BYTES: u32 = 32 * 4;
-
 /// The hits (sorted by start) that may lie within `window` characters of
 /// `h`: a binary search on byte positions, generous by the widest
-/// characters; [`within`] decides.
-fn near(hits: &[Hit], h: Hit, window: u32) -> &[Hit] {
+/// characters; [`within`] decides. `longest` is the lexicon's longest
+/// pattern in bytes: how far before a window a hit that reaches into it
+/// may start.
+fn near(hits: &[Hit], h: Hit, window: u32, longest: u32) -> &[Hit] {
+    &hits[near_range(hits, h, window, longest)]
+}
+
+/// The range of `hits` that [`near`] returns.
+fn near_range(hits: &[Hit], h: Hit, window: u32, longest: u32) -> std::ops::Range<usize> {
     let reach = window.saturating_mul(4);
-    let from = h
-        .start
-        .saturating_sub(reach.saturating_add(LONGEST_WORD_BYTES));
+    let from = h.start.saturating_sub(reach.saturating_add(longest));
     let to = h.end.saturating_add(reach);
     let a = hits.partition_point(|c| c.start < from);
     let b = a + hits[a..].partition_point(|c| c.start <= to);
-    &hits[a..b]
+    a..b
 }
 
 /// Whether context hit `c` is within `window` characters of term hit `h`

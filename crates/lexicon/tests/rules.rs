@@ -173,8 +173,12 @@ fn a_term_inside_a_longer_counted_term_is_the_same_mention() {
         "terms = [\"爆炸\", \"闪爆\"]",
         "terms = [\"爆炸\", \"闪爆\", \"燃气爆炸\"]",
     );
-    let l =
-        Lexicon::compile(&[src("shared.toml", SHARED), src("explosion.toml", &src_text)]).unwrap();
+    let l = Lexicon::compile(&[
+        src("shared.toml", SHARED),
+        src("explosion.toml", &src_text),
+        src("regions.toml", REGIONS),
+    ])
+    .unwrap();
     // 燃气爆炸 holds 爆炸: one mention, weight 2, not 4.
     let o = score(&l, "小区燃气爆炸");
     assert_eq!(o.terms, vec!["燃气爆炸"]);
@@ -369,8 +373,12 @@ fn topic_words_suppress_across_a_passage_and_figures_only_nearby() {
         "unless_before = [\"@negation\"]\nunless_topic = [\"@drill\"]",
     );
     let shared = SHARED_HARM.replace("[sets]", "[sets]\ndrill = [\"演练\"]");
-    let l = Lexicon::compile(&[src("shared.toml", &shared), src("fire.toml", &with_topic)])
-        .expect("compiles");
+    let l = Lexicon::compile(&[
+        src("shared.toml", &shared),
+        src("fire.toml", &with_topic),
+        src("regions.toml", REGIONS),
+    ])
+    .expect("compiles");
     // A drill mentioned 60 characters away is what the passage is about …
     assert!(!score(&l, &text(60)).flagged);
     // … but not 100 characters away (topic_window is 80).
@@ -380,8 +388,12 @@ fn topic_words_suppress_across_a_passage_and_figures_only_nearby() {
         "unless_before = [\"@negation\"]",
         "unless_before = [\"@negation\"]\nunless_any = [\"@drill\"]",
     );
-    let l = Lexicon::compile(&[src("shared.toml", &shared), src("fire.toml", &local)])
-        .expect("compiles");
+    let l = Lexicon::compile(&[
+        src("shared.toml", &shared),
+        src("fire.toml", &local),
+        src("regions.toml", REGIONS),
+    ])
+    .expect("compiles");
     assert!(!score(&l, &text(10)).flagged);
     assert!(score(&l, &text(30)).flagged);
 }
@@ -395,8 +407,12 @@ fn titles_of_works_are_not_reports() {
     assert!(score(&l, "城南仓库火灾").flagged);
 }
 
+/// The errors of a set of `files`, given a gazetteer when they have none.
 fn errors(files: &[(&str, &str)]) -> Vec<String> {
-    let sources: Vec<DictSource> = files.iter().map(|(n, t)| src(n, t)).collect();
+    let mut sources: Vec<DictSource> = files.iter().map(|(n, t)| src(n, t)).collect();
+    if !files.iter().any(|(n, _)| *n == "regions.toml") {
+        sources.push(src("regions.toml", REGIONS));
+    }
     match Lexicon::compile(&sources) {
         Ok(_) => Vec::new(),
         Err(e) => e.errors().iter().map(|e| e.to_string()).collect(),
@@ -637,4 +653,64 @@ fn arbitrary_text_never_panics_and_offsets_map_back() {
         }
         let _ = s.severity();
     }
+}
+
+/// The errors of exactly `files` (no gazetteer added).
+fn set_errors(files: &[(&str, &str)]) -> Vec<String> {
+    let sources: Vec<DictSource> = files.iter().map(|(n, t)| src(n, t)).collect();
+    match Lexicon::compile(&sources) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors().iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_set_without_regions_or_with_an_empty_category_is_refused() {
+    // No regions.toml: named where it should be.
+    let e = set_errors(&[("d/shared.toml", SHARED), ("d/explosion.toml", EXPLOSION)]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("d/regions.toml: missing: a dictionary set needs its gazetteer"),
+        "{e:?}"
+    );
+    // An empty one, or one with only comments.
+    for empty in ["", "# nothing yet\n"] {
+        let e = set_errors(&[
+            ("d/shared.toml", SHARED),
+            ("d/explosion.toml", EXPLOSION),
+            ("d/regions.toml", empty),
+        ]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "d/regions.toml: no regions: the gazetteer needs at least one `[[province]]`"
+            ),
+            "{e:?}"
+        );
+    }
+    // A category file without groups.
+    let e = set_errors(&[
+        ("d/shared.toml", SHARED),
+        ("d/explosion.toml", EXPLOSION),
+        ("d/regions.toml", REGIONS),
+        (
+            "d/fire.toml",
+            "[category]\nid = \"fire\"\nname_zh = \"火灾\"\nname_en = \"Fire\"\nthreshold = 2.0\n",
+        ),
+    ]);
+    assert_eq!(
+        e,
+        vec![
+            "d/fire.toml: category `fire` has no `[[group]]` of terms: it could never flag a post"
+        ]
+    );
+    // The complete set compiles.
+    assert!(
+        set_errors(&[
+            ("d/shared.toml", SHARED),
+            ("d/explosion.toml", EXPLOSION),
+            ("d/regions.toml", REGIONS),
+        ])
+        .is_empty()
+    );
 }

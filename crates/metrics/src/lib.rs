@@ -91,8 +91,10 @@ pub struct Metrics {
     pub late_posts: IntCounter,
     /// `yuqing_dictionary_reloads_total`.
     pub dictionary_reloads: IntCounter,
-    /// `yuqing_dictionary_reload_failures_total`.
-    pub dictionary_reload_failures: IntCounter,
+    /// `yuqing_dictionary_reload_failures_total{reason}`: `errors` (the
+    /// set has errors) or `shrinks` (it would drop regions or a category of
+    /// the running set).
+    pub dictionary_reload_failures: IntCounterVec,
     /// `yuqing_http_requests_total{route, status}`.
     pub http_requests: IntCounterVec,
     /// `yuqing_http_request_duration_seconds{route}`.
@@ -186,9 +188,10 @@ impl Metrics {
                 "Flagged posts that arrived after their bucket was closed (not counted by the burst detector).",
             ),
             dictionary_reloads: counter("yuqing_dictionary_reloads_total", "Successful dictionary reloads."),
-            dictionary_reload_failures: counter(
+            dictionary_reload_failures: counter_vec(
                 "yuqing_dictionary_reload_failures_total",
-                "Dictionary reloads rejected (the old dictionaries kept serving).",
+                "Dictionary reloads rejected (the old dictionaries kept serving), by reason: errors in the set, or a set that would drop regions or a category of the running one.",
+                &["reason"],
             ),
             http_requests: counter_vec(
                 "yuqing_http_requests_total",
@@ -238,6 +241,9 @@ impl Metrics {
         self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for reason in ["errors", "shrinks"] {
+            self.dictionary_reload_failures.with_label_values(&[reason]);
+        }
         self
     }
 

@@ -51,7 +51,9 @@ impl Reloader {
 
     /// Compiles the dictionaries and swaps them in. On any error the old
     /// dictionaries keep serving, the failure metric goes up, and the error
-    /// (every problem, with file, line and column) is returned. Blocking:
+    /// (every problem, with file, line and column) is returned. A valid set
+    /// that would drop every region or a category of the running one is
+    /// refused the same way (`reason="shrinks"`). Blocking:
     /// compiling takes a second or so.
     pub fn reload(&self) -> Result<ReloadReport, String> {
         let _one = self.busy.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,13 +68,26 @@ impl Reloader {
         let lexicon = match compiled {
             Ok(l) => Arc::new(l),
             Err(e) => {
-                metrics().dictionary_reload_failures.inc();
+                metrics()
+                    .dictionary_reload_failures
+                    .with_label_values(&["errors"])
+                    .inc();
                 tracing::error!(dictionaries = %source, error = %e, "dictionary reload rejected; the old dictionaries keep serving");
                 return Err(format!(
                     "the dictionaries in {source} have errors; the old ones keep serving:\n{e}"
                 ));
             }
         };
+        if let Some(lost) = shrinks(&self.lexicon.load(), &lexicon) {
+            metrics()
+                .dictionary_reload_failures
+                .with_label_values(&["shrinks"])
+                .inc();
+            tracing::error!(dictionaries = %source, error = %lost, "dictionary reload rejected; the old dictionaries keep serving");
+            return Err(format!(
+                "the dictionaries in {source} {lost}; the old ones keep serving (to remove a category or the regions, restart with the new set)"
+            ));
+        }
         let stats = lexicon.stats();
         self.index.set_analyzer(lexicon.shared_analyzer());
         let generation = self.lexicon.store(lexicon);
@@ -101,5 +116,31 @@ impl Reloader {
                 let _ = tokio::task::spawn_blocking(move || r.reload()).await;
             }
         }
+    }
+}
+
+/// What a new set would take away from the running one that a reload must
+/// not: every region, or a whole category (its alerts, its `category=`
+/// filter and the detector's keys would vanish mid-run). `None`: nothing.
+fn shrinks(old: &Lexicon, new: &Lexicon) -> Option<String> {
+    if new.regions().is_empty() && !old.regions().is_empty() {
+        return Some(format!(
+            "have no regions (the running set has {})",
+            old.regions().len()
+        ));
+    }
+    let dropped: Vec<&str> = old
+        .categories()
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| !new.categories().iter().any(|c| c.id == *id))
+        .collect();
+    if dropped.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "drop categories of the running set: {}",
+            dropped.join(", ")
+        ))
     }
 }

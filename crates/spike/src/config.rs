@@ -307,6 +307,36 @@ impl DetectorConfig {
         Ok(())
     }
 
+    /// Checks that every per-category section (`[spike.categories.<id>]`,
+    /// `--set categories.<id>.z=4`) names a category of the dictionaries in
+    /// use, whose ids are `known`: a misspelt id would otherwise be a
+    /// setting that silently never applies. The error names the unknown id
+    /// and lists the known ones.
+    pub fn check_categories<'a, I>(&self, known: I) -> Result<(), String>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let known: Vec<&str> = known.into_iter().collect();
+        let unknown: Vec<&str> = self
+            .categories
+            .keys()
+            .map(String::as_str)
+            .filter(|id| !known.contains(id))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let named: Vec<String> = unknown
+            .iter()
+            .map(|id| format!("`spike.categories.{id}`"))
+            .collect();
+        Err(format!(
+            "{}: no such category in the dictionaries (they have: {})",
+            named.join(", "),
+            known.join(", ")
+        ))
+    }
+
     /// Checks ranges; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.bucket_secs == 0 || self.bucket_secs > 86_400 {

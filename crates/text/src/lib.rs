@@ -5,7 +5,8 @@
 //!
 //! 1. [`Normalizer`] folds the text into one canonical form: full-width
 //!    ASCII to half-width, Latin to lower case, runs of white space to one
-//!    space (zero-width and control characters dropped), and traditional
+//!    space (zero-width and control characters dropped, also inside such a
+//!    run: normalising a normal form changes nothing), and traditional
 //!    Chinese to simplified (OpenCC's phrase and character tables, so
 //!    `乾旱` becomes `干旱` but `乾隆` stays). A post in 繁體 and its 简体
 //!    twin normalise to the same string.

@@ -181,6 +181,11 @@ impl Normalizer {
                 }
                 continue;
             }
+            // An invisible character inside a run of white space is part of
+            // the run (`火 \u{200b} 灾` has one space, like its normal form).
+            if space_from.is_some() && is_invisible(c) {
+                continue;
+            }
             if let Some(from) = space_from.take() {
                 self.end_space(text, &mut w, from, o);
                 copy_from = o;
@@ -312,6 +317,22 @@ mod tests {
             let (a, b) = (out.to_original(w[0]), out.to_original(w[1]));
             assert!(a <= b && b <= input.len(), "{input:?}: {w:?} -> {a}..{b}");
             assert!(input.is_char_boundary(a) && input.is_char_boundary(b));
+        }
+    }
+
+    #[test]
+    fn invisible_characters_inside_white_space_leave_one_space() {
+        let n = Normalizer::new();
+        for (input, want) in [
+            ("火 \u{200b} 灾", "火 灾"),
+            ("火 \u{200b} ", "火"),
+            ("火\u{200b} \u{feff}\t灾", "火 灾"),
+            ("\u{200b} 火", "火"),
+        ] {
+            let out = n.normalize(input);
+            assert_eq!(out.as_str(), want, "{input:?}");
+            assert_eq!(n.normalize(out.as_str()).as_str(), want, "{input:?}");
+            check_round_trip(&n, input);
         }
     }
 

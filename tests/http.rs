@@ -911,6 +911,16 @@ fn every_error_under_api_is_the_json_error_shape() {
             431,
             "headers_too_large",
         ),
+        (
+            "GET /api/v1/search HTTP/2.5\r\nHost: x\r\n".into(),
+            505,
+            "http_version_not_supported",
+        ),
+        (
+            "GET /api/v1/search HTTP/1.1 extra\r\nHost: x\r\n".into(),
+            400,
+            "bad_request",
+        ),
     ];
     for (head, status, code) in cases {
         let request = format!("{head}Connection: close\r\n\r\n");
@@ -942,6 +952,18 @@ fn every_error_under_api_is_the_json_error_shape() {
     );
     let message = raw_body(&answer)["error"]["message"].to_string();
     assert!(message.contains("post id"), "{message}");
+    // A good request after blank lines, and a kept-alive connection,
+    // still reach the API.
+    let (status, answer) = raw_request(
+        &s,
+        b"\r\nGET /api/v1/search?q=%E7%81%AB HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let message = {
+        let (_, answer) = raw_request(&s, b"GET /api/v1/search HTTP/3\r\n\r\n");
+        raw_body(&answer)["error"]["message"].to_string()
+    };
+    assert!(message.contains("HTTP/3"), "{message}");
 }
 
 #[test]

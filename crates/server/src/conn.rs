@@ -145,6 +145,10 @@ impl Drop for Busy {
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// Bytes read ahead (the first request line, checked before the
+    /// HTTP layer sees it), handed on first.
+    ahead: Vec<u8>,
+    at: usize,
 }
 
 impl AsyncRead for Watched {
@@ -153,6 +157,17 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.at < self.ahead.len() {
+            let n = buf.remaining().min(self.ahead.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.ahead[at..at + n]);
+            self.at += n;
+            if self.at == self.ahead.len() {
+                self.ahead = Vec::new();
+                self.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -198,6 +213,108 @@ impl AsyncWrite for Watched {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// The longest first request line read ahead; a longer one is left to
+/// the HTTP layer (which answers 414).
+const FIRST_LINE_MAX: usize = 64 * 1024;
+
+/// What is wrong with a request line, as the JSON error to answer with.
+fn bad_request_line(line: &[u8]) -> Option<(&'static str, &'static str, String)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    let parts: Vec<&str> = text.split(' ').collect();
+    let shown: String = text.chars().take(80).collect();
+    match parts.as_slice() {
+        [method, target, version]
+            if !method.is_empty()
+                && method
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                && !target.is_empty() =>
+        {
+            if *version == "HTTP/1.1" || *version == "HTTP/1.0" {
+                None
+            } else {
+                Some((
+                    "505 HTTP Version Not Supported",
+                    "http_version_not_supported",
+                    format!(
+                        "HTTP version `{}` is not supported: this server speaks HTTP/1.1 and HTTP/1.0",
+                        version.chars().take(20).collect::<String>()
+                    ),
+                ))
+            }
+        }
+        _ => Some((
+            "400 Bad Request",
+            "bad_request",
+            format!("malformed request line `{shown}`: expected METHOD TARGET HTTP/1.1"),
+        )),
+    }
+}
+
+/// Reads a connection's first request line (within the header-read
+/// timeout) before the HTTP layer sees it, so that a request line the
+/// layer would answer with an empty body (an unsupported HTTP version, a
+/// malformed line) gets the API's JSON error instead. The line must come
+/// within the header-read timeout, and the connection may not be silent
+/// for the idle timeout meanwhile. Returns the bytes read, to be handed
+/// on, or `None` when the connection was answered (or ended, or timed
+/// out).
+async fn first_line(stream: &mut TcpStream, limits: Limits) -> Option<Vec<u8>> {
+    let mut ahead = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            // Silent for the idle timeout: closed, as later on.
+            let n = tokio::time::timeout(
+                limits.idle_timeout,
+                tokio::io::AsyncReadExt::read(stream, &mut chunk),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            if n == 0 {
+                return Some(false);
+            }
+            let from = ahead.len();
+            ahead.extend_from_slice(&chunk[..n]);
+            // Blank lines before a request are allowed (RFC 9112, 2.2).
+            let start = ahead.iter().position(|b| *b != b'\r' && *b != b'\n');
+            if let Some(start) = start
+                && ahead[from.max(start)..].contains(&b'\n')
+            {
+                return Some(true);
+            }
+            if ahead.len() >= FIRST_LINE_MAX {
+                return Some(true);
+            }
+        }
+    };
+    match tokio::time::timeout(limits.header_read_timeout, read).await {
+        Ok(Some(true)) => {}
+        // Ended or timed out before a line: nothing to answer.
+        _ => return None,
+    }
+    let start = ahead.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+    let Some(end) = ahead[start..].iter().position(|b| *b == b'\n') else {
+        return Some(ahead);
+    };
+    let Some((status, code, message)) = bad_request_line(&ahead[start..start + end]) else {
+        return Some(ahead);
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    None
 }
 
 /// Answers a connection over the limit with a 503 and closes it.
@@ -264,10 +381,6 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         activity.touch();
-        let io = TokioIo::new(Watched {
-            inner: stream,
-            activity: Arc::clone(&activity),
-        });
         let inner = TowerToHyperService::new(router.clone());
         let during = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
@@ -279,9 +392,24 @@ pub async fn serve(
                 response
             }
         });
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         let idle = limits.idle_timeout;
         tokio::spawn(async move {
+            let mut stream = stream;
+            let Some(ahead) = first_line(&mut stream, limits).await else {
+                drop(slot);
+                return;
+            };
+            // The first line just came: not idle.
+            activity.touch();
+            let io = TokioIo::new(Watched {
+                inner: stream,
+                activity: Arc::clone(&activity),
+                ahead,
+                at: 0,
+            });
+            let connection = watcher.watch(builder.serve_connection(io, service));
             tokio::select! {
                 result = connection => {
                     if let Err(e) = result {

@@ -100,14 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     writeln!(out, "{} posts match; showing {}", res.total, res.hits.len())?;
     for h in &res.hits {
+        let p = &h.post;
+        let categories: Vec<&str> = p.categories.iter().map(|c| c.id.as_str()).collect();
         writeln!(
             out,
             "{}  {}  [{}]  {}  {}",
-            h.ts,
-            h.id,
-            h.categories.join(","),
-            h.regions.join("/"),
-            h.level.as_deref().unwrap_or("-")
+            p.post.ts,
+            p.post.id,
+            categories.join(","),
+            p.regions.join("/"),
+            p.severity.as_ref().map_or("-", |s| s.level.as_str())
         )?;
         let snippet = h
             .highlight

@@ -153,6 +153,64 @@ fn fixture() -> Vec<Value> {
 }
 
 #[test]
+fn search_hits_and_the_stored_post_share_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = post(
+        "blast",
+        "2024-07-01T02:00:00Z",
+        "滁州一化工厂发生爆炸，造成3人死亡、12人受伤",
+    );
+    p["url"] = "https://example.org/p/blast".into();
+    p["reposts"] = 5.into();
+    p["comments"] = 6.into();
+    p["likes"] = 7.into();
+    index(dir.path(), &[p]);
+    let s = Server::start(dir.path());
+    let (status, body) = s.get("/api/v1/search", &[("q", "爆炸"), ("sort", "score")]);
+    assert_eq!(status, 200, "{body}");
+    let mut hit = body["hits"][0].clone();
+    assert!(hit["highlight"].as_str().unwrap().contains("<em>"), "{hit}");
+    hit.as_object_mut().unwrap().remove("highlight");
+    let (status, stored) = s.get("/api/v1/posts/blast", &[]);
+    assert_eq!(status, 200, "{stored}");
+    // The same fields under the same names: a hit is the stored post.
+    assert_eq!(hit, stored);
+    assert_eq!(stored["schema_version"], 1);
+    assert_eq!(stored["url"], "https://example.org/p/blast");
+    assert_eq!(
+        (&stored["reposts"], &stored["comments"], &stored["likes"]),
+        (&5.into(), &6.into(), &7.into())
+    );
+    assert!(stored["author"].as_str().unwrap().starts_with("a-"));
+    let category = &stored["categories"][0];
+    assert!(category["id"].is_string() && category["score"].as_f64().unwrap() > 0.0);
+    assert!(!category["terms"].as_array().unwrap().is_empty());
+    assert_eq!(stored["severity"]["level"], "yellow");
+    // Every field is one the shipped JSON Schema lists, and the required
+    // ones are there.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/post.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["schema_version"],
+        schema["properties"]["schema_version"]["const"]
+    );
+    for r in schema["required"].as_array().unwrap() {
+        assert!(stored.get(r.as_str().unwrap()).is_some(), "`{r}` missing");
+    }
+    for k in body["hits"][0].as_object().unwrap().keys() {
+        assert!(
+            schema["properties"].get(k).is_some(),
+            "`{k}` not in the schema"
+        );
+    }
+}
+
+#[test]
 fn search_histogram_facets_and_posts_over_http() {
     let dir = tempfile::tempdir().unwrap();
     index(dir.path(), &fixture());
@@ -183,12 +241,13 @@ fn search_histogram_facets_and_posts_over_http() {
     );
     let hit = &body["hits"][0];
     for key in [
+        "schema_version",
         "id",
         "text",
         "ts",
         "categories",
         "regions",
-        "level",
+        "severity",
         "highlight",
     ] {
         assert!(hit.get(key).is_some(), "hit lacks `{key}`: {hit}");

@@ -127,26 +127,43 @@ impl Default for SearchRequest {
     }
 }
 
-/// One hit.
+/// Version of the post shape that search hits, `/posts/{id}` and exports
+/// carry as `schema_version` (docs/post.schema.json). Bump it whenever a
+/// field is renamed, removed or changes meaning.
+pub const POST_SCHEMA_VERSION: u32 = 1;
+
+/// One hit: the stored post, in the shape of [`PostView`], with a
+/// highlight.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
-    /// Post id.
-    pub id: String,
-    /// The text as written.
-    pub text: String,
-    /// Event time, RFC 3339.
-    pub ts: String,
-    /// Flagged categories.
-    pub categories: Vec<String>,
-    /// Regions.
-    pub regions: Vec<String>,
-    /// Severity level, if flagged.
-    pub level: Option<String>,
+    /// [`POST_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The post as stored, flattened: `id`, `text`, `ts`, `platform`,
+    /// `author`, `url`, engagement counts, `categories` (with score and
+    /// terms), `regions`, `severity`.
+    #[serde(flatten)]
+    pub post: StoredPost,
     /// A snippet with the matching words in `<em>`, HTML-escaped.
     pub highlight: String,
-    /// Platform, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
+}
+
+/// A post as the API answers it: the stored post with the schema version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostView {
+    /// [`POST_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The post as stored, flattened.
+    #[serde(flatten)]
+    pub post: StoredPost,
+}
+
+impl From<StoredPost> for PostView {
+    fn from(post: StoredPost) -> Self {
+        PostView {
+            schema_version: POST_SCHEMA_VERSION,
+            post,
+        }
+    }
 }
 
 /// Search results.
@@ -275,12 +292,6 @@ pub struct FacetsResponse {
 /// pseudonym by default).
 pub type StoredPost = ScoredPost;
 
-fn rfc3339(dt: DateTime) -> String {
-    Timestamp::from_millis(dt.into_timestamp_millis())
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 impl PostIndex {
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, IndexError> {
@@ -361,39 +372,54 @@ impl PostIndex {
     }
 
     fn hit(&self, doc: &TantivyDocument, terms: &HashSet<String>) -> Hit {
+        let post = self.stored(doc);
+        let analyzer = self.analyzer();
+        Hit {
+            schema_version: POST_SCHEMA_VERSION,
+            highlight: snippet(&analyzer, &post.post.text, terms, SNIPPET_CHARS),
+            post,
+        }
+    }
+
+    /// The stored post of a document.
+    pub(crate) fn stored(&self, doc: &TantivyDocument) -> StoredPost {
         let f = self.fields;
         let text = |field| {
             doc.get_first(field)
                 .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
+                .map(str::to_string)
         };
-        let all = |field| {
-            doc.get_all(field)
+        let detail: Detail = doc
+            .get_first(f.detail)
+            .and_then(|v| v.as_bytes())
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        let ts = doc
+            .get_first(f.ts)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| Timestamp::from_millis(d.into_timestamp_millis()).ok())
+            .unwrap_or_else(|| Timestamp::from_millis(0).unwrap_or_else(|_| Timestamp::now()));
+        ScoredPost {
+            post: Post {
+                id: text(f.id).unwrap_or_default(),
+                text: text(f.text).unwrap_or_default(),
+                ts,
+                platform: text(f.platform),
+                author: text(f.author),
+                region: detail.region,
+                url: text(f.url),
+                lang: detail.lang,
+                reposts: detail.reposts,
+                comments: detail.comments,
+                likes: detail.likes,
+                views: detail.views,
+            },
+            categories: detail.categories,
+            regions: doc
+                .get_all(f.region)
                 .filter_map(|v| v.as_str().map(str::to_string))
-                .collect::<Vec<_>>()
-        };
-        let body = text(f.text);
-        let analyzer = self.analyzer();
-        Hit {
-            id: text(f.id),
-            highlight: snippet(&analyzer, &body, terms, SNIPPET_CHARS),
-            text: body,
-            ts: doc
-                .get_first(f.ts)
-                .and_then(|v| v.as_datetime())
-                .map(rfc3339)
-                .unwrap_or_default(),
-            categories: all(f.category),
-            regions: all(f.region),
-            level: doc
-                .get_first(f.level)
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            platform: doc
-                .get_first(f.platform)
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
+                .collect(),
+            severity: detail.severity,
         }
     }
 
@@ -527,42 +553,6 @@ impl PostIndex {
             return Ok(None);
         };
         let doc: TantivyDocument = searcher.doc(address)?;
-        let text = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let detail: Detail = doc
-            .get_first(f.detail)
-            .and_then(|v| v.as_bytes())
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or_default();
-        let ts = doc
-            .get_first(f.ts)
-            .and_then(|v| v.as_datetime())
-            .and_then(|d| Timestamp::from_millis(d.into_timestamp_millis()).ok())
-            .unwrap_or_else(|| Timestamp::from_millis(0).unwrap_or_else(|_| Timestamp::now()));
-        Ok(Some(ScoredPost {
-            post: Post {
-                id: text(f.id).unwrap_or_default(),
-                text: text(f.text).unwrap_or_default(),
-                ts,
-                platform: text(f.platform),
-                author: text(f.author),
-                region: detail.region,
-                url: text(f.url),
-                lang: detail.lang,
-                reposts: detail.reposts,
-                comments: detail.comments,
-                likes: detail.likes,
-                views: detail.views,
-            },
-            categories: detail.categories,
-            regions: doc
-                .get_all(f.region)
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            severity: detail.severity,
-        }))
+        Ok(Some(self.stored(&doc)))
     }
 }

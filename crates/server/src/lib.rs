@@ -228,7 +228,7 @@ async fn post(
     let wanted = id.clone();
     let found = blocking(move || index.get(&wanted).map_err(ApiError::from)).await?;
     match found {
-        Some(p) => Ok(Json(p)),
+        Some(p) => Ok(Json(yuqing_index::PostView::from(p))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

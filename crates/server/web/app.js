@@ -166,8 +166,8 @@ function hitItem(h) {
   if (!h.highlight) text.textContent = h.text;
   const meta = el("div", { class: "meta" },
     el("time", { datetime: h.ts }, localTime(h.ts)),
-    ...h.categories.map((c) => el("span", { class: "chip", "data-category": c }, categoryName(c))),
-    levelChip(h.level),
+    ...h.categories.map((c) => el("span", { class: "chip", "data-category": c.id, title: `${c.score}` }, categoryName(c.id))),
+    levelChip(h.severity && h.severity.level),
     h.regions.length ? el("span", { class: "regions" }, h.regions.join(" · ")) : null,
     h.platform ? el("span", {}, h.platform) : null);
   return el("li", { class: "hit", "data-id": h.id }, text, meta);

@@ -47,6 +47,10 @@ pub struct Args {
     /// Hits to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+    /// Continue after the page that printed this cursor (same query,
+    /// filters and sort).
+    #[arg(long)]
+    pub cursor: Option<String>,
     /// Print the response as JSON (as the HTTP API returns it).
     #[arg(long)]
     pub json: bool,
@@ -78,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("min_score", &args.min_score),
         ("level", &args.level),
         ("sort", &args.sort),
+        ("cursor", &args.cursor),
     ] {
         if let Some(v) = v {
             query.append_pair(k, v);
@@ -121,6 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .replace("&#39;", "'")
             .replace("&amp;", "&");
         writeln!(out, "    {snippet}")?;
+    }
+    if let Some(cursor) = &res.next_cursor {
+        writeln!(out, "next page: --cursor {cursor}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLi
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Term, Value};
-use tantivy::{DateTime, DocAddress, DocId, Order, Score, SegmentReader, TantivyDocument};
+use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument};
 use yuqing_model::{Level, Post, ScoredPost, Timestamp};
 
 use crate::highlight::snippet;
@@ -113,6 +113,10 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Hits to skip, at most [`MAX_OFFSET`].
     pub offset: usize,
+    /// Continue after the last hit of the page that returned this
+    /// `next_cursor` (with the same query, filters and sort); not with an
+    /// `offset`.
+    pub cursor: Option<String>,
 }
 
 impl Default for SearchRequest {
@@ -123,6 +127,7 @@ impl Default for SearchRequest {
             sort: Sort::Time,
             limit: 20,
             offset: 0,
+            cursor: None,
         }
     }
 }
@@ -173,6 +178,84 @@ pub struct SearchResponse {
     pub total: usize,
     /// This page of hits.
     pub hits: Vec<Hit>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a hit sits in a sort: the sort value (time in milliseconds, BM25
+/// score or category score) and the `id_key` tiebreak; hits come highest
+/// first. `None` marks a document at or before the cursor.
+type SortKey = Option<(f64, u64)>;
+
+/// A decoded cursor: the sort it was made for, the category code of a
+/// score sort by category (else 0), and the key of the last hit returned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cursor {
+    sort: char,
+    context: u64,
+    key: (f64, u64),
+}
+
+impl Cursor {
+    fn tag(sort: Sort) -> char {
+        match sort {
+            Sort::Time => 't',
+            Sort::Relevance => 'r',
+            Sort::Score => 's',
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!(
+            "{}{:08x}{:016x}{:016x}",
+            self.sort,
+            self.context,
+            self.key.0.to_bits(),
+            self.key.1
+        )
+    }
+
+    fn decode(s: &str, sort: Sort, context: u64) -> Result<Cursor, IndexError> {
+        let bad = || {
+            IndexError::bad(
+                "cursor",
+                format!("`{s}` is not a cursor this server made (pass `next_cursor` as it came)"),
+            )
+        };
+        let hex = |r: std::ops::Range<usize>| {
+            s.get(r)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .ok_or_else(bad)
+        };
+        if s.len() != 41 {
+            return Err(bad());
+        }
+        let tag = s.chars().next().ok_or_else(bad)?;
+        let cursor = Cursor {
+            sort: tag,
+            context: hex(1..9)?,
+            key: (f64::from_bits(hex(9..25)?), hex(25..41)?),
+        };
+        if !matches!(tag, 't' | 'r' | 's') || cursor.key.0.is_nan() {
+            return Err(bad());
+        }
+        if tag != Cursor::tag(sort) || cursor.context != context {
+            return Err(IndexError::bad(
+                "cursor",
+                "was made for another sort (or another category of sort=score): keep the sort and category of the search it came from",
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// The key of a document, or `None` if it comes at or before `cursor`.
+fn after(cursor: Option<(f64, u64)>, key: (f64, u64)) -> SortKey {
+    match cursor {
+        Some(c) if key.partial_cmp(&c) != Some(std::cmp::Ordering::Less) => None,
+        _ => Some(key),
+    }
 }
 
 /// Histogram bucket widths.
@@ -307,55 +390,144 @@ impl PostIndex {
                 format!("must be at most {MAX_OFFSET}, got {}", req.offset),
             ));
         }
+        if req.cursor.is_some() && req.offset > 0 {
+            return Err(IndexError::bad(
+                "cursor",
+                "give `cursor` or `offset`, not both",
+            ));
+        }
         req.filters.check()?;
         let query = self.build_query(&req.q, &req.filters)?;
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(req.limit).and_offset(req.offset);
-        let (addresses, total): (Vec<DocAddress>, usize) = match (req.sort, &req.filters.category) {
-            (Sort::Time, _) => {
-                let (docs, n) = searcher.search(
-                    &query,
-                    &(
-                        top.order_by_fast_field::<DateTime>("ts", Order::Desc),
-                        Count,
-                    ),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Relevance, _) => {
-                let (docs, n) = searcher.search(&query, &(top.order_by_score(), Count))?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Score, None) => {
-                let (docs, n) = searcher.search(
-                    &query,
-                    &(top.order_by_fast_field::<f64>("score", Order::Desc), Count),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Score, Some(category)) => {
-                let code = category_code(category);
-                let by_category = top.tweak_score(move |segment: &SegmentReader| {
-                    let column = segment.fast_fields().u64("cat_score").ok();
-                    move |doc: DocId, _: Score| -> Score {
-                        column.as_ref().map_or(0.0, |c| {
-                            c.values_for_doc(doc)
-                                .find(|v| v >> 32 == code)
-                                .map_or(0.0, |v| unpack_score(v) as Score)
-                        })
-                    }
-                });
-                let (docs, n) = searcher.search(&query, &(by_category, Count))?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-        };
+        let (addresses, total, next_cursor) = self.sorted_page(
+            &searcher,
+            query.as_ref(),
+            req.sort,
+            req.filters.category.as_deref(),
+            req.cursor.as_deref(),
+            req.offset,
+            req.limit,
+        )?;
         let terms = self.highlight_terms(query.as_ref());
         let mut hits = Vec::with_capacity(addresses.len());
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
             hits.push(self.hit(&doc, &terms));
         }
-        Ok(SearchResponse { total, hits })
+        Ok(SearchResponse {
+            total,
+            hits,
+            next_cursor,
+        })
+    }
+
+    /// One page of a sort: the addresses, the total of matches and the
+    /// cursor after the page (`None` when nothing follows).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sorted_page(
+        &self,
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+        sort: Sort,
+        category: Option<&str>,
+        cursor: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DocAddress>, usize, Option<String>), IndexError> {
+        let context = match (sort, category) {
+            (Sort::Score, Some(c)) => category_code(c),
+            _ => 0,
+        };
+        let from = cursor
+            .map(|c| Cursor::decode(c, sort, context))
+            .transpose()?
+            .map(|c| c.key);
+        let top = TopDocs::with_limit(limit.saturating_add(1)).and_offset(offset);
+        let id_key = |segment: &SegmentReader| {
+            let column = segment.fast_fields().u64("id_key").ok();
+            move |doc: DocId| column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0)
+        };
+        let (docs, total): (Vec<(SortKey, DocAddress)>, usize) = match (sort, category) {
+            (Sort::Time, _) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let ts = segment.fast_fields().date("ts").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let millis = ts
+                                .as_ref()
+                                .and_then(|c| c.first(doc))
+                                .map_or(i64::MIN, |d| d.into_timestamp_millis());
+                            after(from, (millis as f64, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Relevance, _) => searcher.search(
+                query,
+                &(
+                    top.tweak_score(move |segment: &SegmentReader| {
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId, score: Score| {
+                            after(from, (f64::from(score), tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Score, None) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let score = segment.fast_fields().f64("score").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let s = score.as_ref().and_then(|c| c.first(doc)).unwrap_or(0.0);
+                            after(from, (s, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Score, Some(_)) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let column = segment.fast_fields().u64("cat_score").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let s = column.as_ref().map_or(0.0, |c| {
+                                c.values_for_doc(doc)
+                                    .find(|v| v >> 32 == context)
+                                    .map_or(0.0, unpack_score)
+                            });
+                            after(from, (s, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+        };
+        let mut page: Vec<(f64, u64, DocAddress)> = docs
+            .into_iter()
+            .filter_map(|(key, address)| key.map(|(k, t)| (k, t, address)))
+            .collect();
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|&(k, t, _)| {
+                Cursor {
+                    sort: Cursor::tag(sort),
+                    context,
+                    key: (k, t),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok((page.into_iter().map(|(_, _, a)| a).collect(), total, next))
     }
 
     fn highlight_terms(&self, query: &dyn Query) -> HashSet<String> {

@@ -301,6 +301,7 @@ async fn alert(
         sort: Sort::Score,
         limit: ALERT_POSTS,
         offset: 0,
+        cursor: None,
     };
     let index = Arc::clone(&s.index);
     let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;

@@ -206,9 +206,10 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
     FILTERS.iter().chain(extra).copied().collect()
 }
 
-/// `GET /api/v1/search` parameters: the filters, `sort`, `limit`, `offset`.
+/// `GET /api/v1/search` parameters: the filters, `sort`, `limit`,
+/// `offset`, `cursor`.
 pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, ParamError> {
-    let p = pairs(raw, &with(&["sort", "limit", "offset"]))?;
+    let p = pairs(raw, &with(&["sort", "limit", "offset", "cursor"]))?;
     let sort = get(&p, "sort")
         .map(|s| {
             s.parse::<Sort>()
@@ -236,6 +237,7 @@ pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, Par
         sort,
         limit,
         offset,
+        cursor: get(&p, "cursor").map(str::to_string),
     })
 }
 

@@ -141,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         alerts: Arc::new(Mutex::new(alerts)),
         auth: Arc::new(auth),
         reload: Some(reloader.clone()),
+        display_offset_secs: yuqing_server::DEFAULT_DISPLAY_OFFSET_SECS,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

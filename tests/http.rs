@@ -74,6 +74,37 @@ impl Server {
         (status, body)
     }
 
+    /// A GET whose body is read as text, with the status and headers.
+    fn get_text(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String, Vec<(String, String)>) {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        let url = format!("{}{}?{}", self.base, path, q.finish());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut res = agent.get(&url).call().expect("HTTP request");
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = res
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .expect("a text body");
+        (status, body, headers)
+    }
+
     fn ids(&self, params: &[(&str, &str)]) -> Vec<String> {
         let (status, body) = self.get("/api/v1/search", params);
         assert_eq!(status, 200, "{body}");
@@ -308,6 +339,180 @@ fn a_cursor_walk_returns_every_post_once_for_each_sort() {
             "{body}"
         );
     }
+}
+
+/// Splits CSV text into records of cells (quotes, doubled quotes and line
+/// breaks inside quotes).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    records
+}
+
+#[test]
+fn export_streams_every_match_as_csv_and_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    // More posts than one pass of the export reads.
+    let mut posts = many_posts(3_500);
+    posts[1]["url"] = "https://example.org/p/1".into();
+    posts[1]["likes"] = 9.into();
+    posts[1]["text"] = "滁州化工厂爆炸, \"据说\"\n=1+1".into();
+    posts[2]["text"] = "=1+1 化工厂爆炸".into();
+    index(dir.path(), &posts);
+    let s = Server::start(dir.path());
+    let filter = [("q", "爆炸 OR 火灾 OR 天气"), ("platform", "weibo")];
+    let (_, search) = s.get("/api/v1/search", &filter);
+    let total = search["total"].as_u64().unwrap() as usize;
+    assert!(total > 2_000, "{total}");
+
+    let mut params = filter.to_vec();
+    params.push(("format", "csv"));
+    let (status, body, headers) = s.get_text("/api/v1/export", &params);
+    assert_eq!(status, 200, "{body}");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(header("content-type").starts_with("text/csv"));
+    assert!(header("content-disposition").starts_with("attachment"));
+    assert_eq!(header("x-total-count"), total.to_string());
+    let text = body
+        .strip_prefix('\u{feff}')
+        .expect("a UTF-8 byte-order mark");
+    let records = parse_csv(text);
+    assert_eq!(
+        records[0],
+        [
+            "id",
+            "time",
+            "platform",
+            "author",
+            "url",
+            "text",
+            "categories",
+            "regions",
+            "level",
+            "reposts",
+            "comments",
+            "likes",
+            "views"
+        ]
+    );
+    let rows = &records[1..];
+    assert_eq!(rows.len(), total);
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids.len(), total, "each post once");
+    // Newest first, in Beijing time with the offset written out.
+    assert!(rows.windows(2).all(|w| w[0][1] >= w[1][1]));
+    let one = rows.iter().find(|r| r[0] == "p-0001").unwrap();
+    assert_eq!(one[1], "2024-07-01T08:00:00+08:00");
+    assert_eq!(one[4], "https://example.org/p/1");
+    assert_eq!(one[5], "滁州化工厂爆炸, \"据说\"\n=1+1");
+    // A cell a spreadsheet would run as a formula is defused.
+    let two = rows.iter().find(|r| r[0] == "p-0002").unwrap();
+    assert_eq!(two[5], "'=1+1 化工厂爆炸");
+    assert_eq!(one[11], "9");
+    assert!(one[3].starts_with("a-"), "{one:?}");
+    assert!(one[6].split(';').any(|c| c == "explosion"), "{one:?}");
+    assert_eq!(one[7], "安徽省;滁州市");
+
+    // JSON lines: the post shape, the same posts.
+    params.pop();
+    params.push(("format", "jsonl"));
+    let (status, body, _) = s.get_text("/api/v1/export", &params);
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), total);
+    assert!(lines.iter().all(|p| p["schema_version"] == 1));
+    let (_, stored) = s.get("/api/v1/posts/p-0001", &[]);
+    assert_eq!(lines.iter().find(|p| p["id"] == "p-0001"), Some(&stored));
+
+    // Bad parameters are 400s before anything streams.
+    for bad in [
+        vec![("format", "xlsx")],
+        vec![("limit", "5")],
+        vec![("q", "(爆炸")],
+    ] {
+        let (status, body) = s.get("/api/v1/export", &bad);
+        assert_eq!(status, 400, "{bad:?}: {body}");
+    }
+
+    // Counted in /metrics.
+    let (_, metrics, _) = s.get_text("/metrics", &[]);
+    assert!(
+        metrics.contains(&format!(
+            "yuqing_export_rows_total{{format=\"csv\"}} {total}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yuqing_exports_total{format=\"jsonl\",outcome=\"complete\"} 1"),
+        "{metrics}"
+    );
+
+    // The same from the terminal.
+    let out = yuqing()
+        .args(["export", "--data-dir", dir.path().to_str().unwrap()])
+        .args([
+            "爆炸 OR 火灾 OR 天气",
+            "--platform",
+            "weibo",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(cli, body_csv(&s, &filter));
+    let out = yuqing()
+        .args(["export", "--data-dir", dir.path().to_str().unwrap()])
+        .args(["--format", "xlsx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`--format`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn body_csv(s: &Server, filter: &[(&str, &str)]) -> String {
+    let mut params = filter.to_vec();
+    params.push(("format", "csv"));
+    s.get_text("/api/v1/export", &params).1
 }
 
 #[test]

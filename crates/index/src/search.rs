@@ -258,6 +258,33 @@ fn after(cursor: Option<(f64, u64)>, key: (f64, u64)) -> SortKey {
     }
 }
 
+/// An export: every matching post, in the order of the sort.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportRequest {
+    /// Query (empty: every post).
+    pub q: String,
+    /// Filters.
+    pub filters: Filters,
+    /// Order (default newest first).
+    pub sort: Sort,
+}
+
+/// How an export ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Posts matching when the export started.
+    pub total: usize,
+    /// Posts handed to the caller.
+    pub written: usize,
+    /// Whether every matching post was handed over (false: the caller
+    /// stopped it).
+    pub complete: bool,
+}
+
+/// Posts an export reads per pass over the index: memory stays bounded
+/// by this, whatever the size of the result.
+pub const EXPORT_PAGE: usize = 2_000;
+
 /// Histogram bucket widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
@@ -419,6 +446,51 @@ impl PostIndex {
             hits,
             next_cursor,
         })
+    }
+
+    /// Hands every post matching `req` to `each`, in the order of the sort,
+    /// from one snapshot of the index, [`EXPORT_PAGE`] posts at a time (a
+    /// cursor walk): memory does not grow with the result. `each` returning
+    /// [`ControlFlow::Break`](std::ops::ControlFlow::Break) stops the walk.
+    pub fn export(
+        &self,
+        req: &ExportRequest,
+        mut each: impl FnMut(StoredPost) -> std::ops::ControlFlow<()>,
+    ) -> Result<ExportSummary, IndexError> {
+        req.filters.check()?;
+        let query = self.build_query(&req.q, &req.filters)?;
+        let searcher = self.reader.searcher();
+        let mut cursor: Option<String> = None;
+        let mut summary = ExportSummary {
+            total: 0,
+            written: 0,
+            complete: false,
+        };
+        loop {
+            let (page, total, next) = self.sorted_page(
+                &searcher,
+                query.as_ref(),
+                req.sort,
+                req.filters.category.as_deref(),
+                cursor.as_deref(),
+                0,
+                EXPORT_PAGE,
+            )?;
+            summary.total = total;
+            for address in page {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                if each(self.stored(&doc)).is_break() {
+                    return Ok(summary);
+                }
+                summary.written += 1;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        summary.complete = true;
+        Ok(summary)
     }
 
     /// One page of a sort: the addresses, the total of matches and the

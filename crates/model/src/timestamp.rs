@@ -165,6 +165,38 @@ impl Timestamp {
     pub fn as_secs(self) -> i64 {
         self.0.div_euclid(1000)
     }
+
+    /// RFC 3339 at `offset_secs` east of UTC, the offset written out
+    /// (`2024-07-01T08:30:00+08:00`, `+00:00` for UTC), with `.250`
+    /// milliseconds when they are not zero. Offsets beyond ±23:59:59 are
+    /// taken as 0.
+    pub fn to_rfc3339_at(self, offset_secs: i32) -> String {
+        let offset =
+            time::UtcOffset::from_whole_seconds(offset_secs).unwrap_or(time::UtcOffset::UTC);
+        let Ok(dt) = OffsetDateTime::from_unix_timestamp(self.as_secs()) else {
+            return self.to_string();
+        };
+        let dt = dt.to_offset(offset);
+        let ms = self.0.rem_euclid(1000);
+        let fraction = if ms == 0 {
+            String::new()
+        } else {
+            format!(".{ms:03}")
+        };
+        let (h, m, _) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{sign}{:02}:{:02}",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            h.unsigned_abs(),
+            m.unsigned_abs()
+        )
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -242,6 +274,25 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_rfc3339_at_an_offset() {
+        let t = Timestamp::parse_rfc3339("2024-07-01T03:29:59Z").unwrap();
+        assert_eq!(t.to_rfc3339_at(8 * 3600), "2024-07-01T11:29:59+08:00");
+        assert_eq!(t.to_rfc3339_at(0), "2024-07-01T03:29:59+00:00");
+        assert_eq!(
+            t.to_rfc3339_at(-(5 * 3600 + 1800)),
+            "2024-06-30T21:59:59-05:30"
+        );
+        let late = Timestamp::parse_rfc3339("2024-06-30T23:00:00.5Z").unwrap();
+        assert_eq!(
+            late.to_rfc3339_at(8 * 3600),
+            "2024-07-01T07:00:00.500+08:00"
+        );
+        for s in ["2024-07-01T11:29:59+08:00", "2024-06-30T21:59:59-05:30"] {
+            assert_eq!(Timestamp::parse_rfc3339(s).unwrap(), t);
+        }
+    }
 
     #[test]
     fn parses_rfc3339_with_offsets_and_fractions() {

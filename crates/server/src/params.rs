@@ -4,8 +4,11 @@
 use std::fmt;
 
 use yuqing_index::{
-    FacetsRequest, Filters, HistogramRequest, Interval, MAX_LIMIT, SearchRequest, Sort,
+    ExportRequest, FacetsRequest, Filters, HistogramRequest, Interval, MAX_LIMIT, SearchRequest,
+    Sort,
 };
+
+use crate::export::Format;
 use yuqing_lexicon::Lexicon;
 use yuqing_model::{Level, Timestamp};
 use yuqing_spike::{AlertQuery, AlertState};
@@ -210,13 +213,7 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
 /// `offset`, `cursor`.
 pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, ParamError> {
     let p = pairs(raw, &with(&["sort", "limit", "offset", "cursor"]))?;
-    let sort = get(&p, "sort")
-        .map(|s| {
-            s.parse::<Sort>()
-                .map_err(|_| err("sort", format!("`{s}`: expected time, relevance or score")))
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let sort = sort(&p)?;
     let limit = number::<usize>(&p, "limit", "a whole number")?.unwrap_or(20);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(err(
@@ -239,6 +236,34 @@ pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, Par
         offset,
         cursor: get(&p, "cursor").map(str::to_string),
     })
+}
+
+fn sort(p: &[(String, String)]) -> Result<Sort, ParamError> {
+    Ok(get(p, "sort")
+        .map(|s| {
+            s.parse::<Sort>()
+                .map_err(|_| err("sort", format!("`{s}`: expected time, relevance or score")))
+        })
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// `GET /api/v1/export` parameters: the filters, `sort` and `format`
+/// (default `csv`).
+pub fn export(raw: Option<&str>, lexicon: &Lexicon) -> Result<(ExportRequest, Format), ParamError> {
+    let p = pairs(raw, &with(&["sort", "format"]))?;
+    let format = get(&p, "format")
+        .map(|f| f.parse::<Format>().map_err(|e| err("format", e)))
+        .transpose()?
+        .unwrap_or_default();
+    Ok((
+        ExportRequest {
+            q: get(&p, "q").unwrap_or("").to_string(),
+            filters: filters(&p, lexicon)?,
+            sort: sort(&p)?,
+        },
+        format,
+    ))
 }
 
 /// `GET /api/v1/histogram` parameters: the filters and `interval`

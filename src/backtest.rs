@@ -82,7 +82,7 @@ pub struct Args {
 }
 
 /// Parses `+08:00`, `-05:30`, `Z`, `UTC` into seconds east of UTC.
-pub(crate) fn parse_offset(s: &str) -> anyhow::Result<i32> {
+fn parse_offset(s: &str) -> anyhow::Result<i32> {
     if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
         return Ok(0);
     }

@@ -57,7 +57,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let offset_secs = crate::backtest::parse_offset(&args.timezone)?;
+    let offset_secs = yuqing_model::parse_utc_offset(&args.timezone)
+        .map_err(|e| crate::usage(format!("--timezone {e}")))?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;

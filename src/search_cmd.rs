@@ -51,6 +51,9 @@ pub struct Args {
     /// filters and sort).
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Zone of the times printed, ±HH:MM (the JSON output keeps UTC).
+    #[arg(long, default_value = "+08:00")]
+    pub timezone: String,
     /// Print the response as JSON (as the HTTP API returns it).
     #[arg(long)]
     pub json: bool,
@@ -60,6 +63,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let offset_secs = yuqing_model::parse_utc_offset(&args.timezone)
+        .map_err(|e| crate::usage(format!("--timezone {e}")))?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
@@ -110,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}  {}  [{}]  {}  {}",
-            p.post.ts,
+            p.post.ts.to_rfc3339_at(offset_secs),
             p.post.id,
             categories.join(","),
             p.regions.join("/"),

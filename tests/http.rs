@@ -869,6 +869,15 @@ fn search_from_the_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("2 posts match; showing 2"), "{text}");
     assert!(text.contains("blast") && text.contains("[爆炸]"), "{text}");
+    // Times in the display zone, Beijing time unless told otherwise.
+    assert!(text.contains("2024-07-01T10:00:00+08:00  blast"), "{text}");
+    let out = yuqing()
+        .args(["search", "--data-dir", dir.path().to_str().unwrap(), "爆炸"])
+        .args(["--region", "滁州", "--timezone", "UTC"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2024-07-01T02:00:00+00:00  blast"), "{text}");
     let out = yuqing()
         .args([
             "search",

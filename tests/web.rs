@@ -44,6 +44,9 @@ impl Driver {
         let port = support::free_port();
         let child = Command::new(find("chromedriver"))
             .arg(format!("--port={port}"))
+            // A browser far from Beijing: the page shows the display zone
+            // all the same.
+            .env("TZ", "America/New_York")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -169,6 +172,18 @@ async fn search_chart_and_alerts_in_a_real_browser() {
     assert_eq!(chips, "爆炸", "category chips in Chinese");
     let regions = text(&c, "#results li.hit .regions").await;
     assert!(regions.contains("滁州市"), "{regions}");
+    // Times are in Beijing time, and the page says so.
+    let time = c.find(Locator::Css("#results li.hit time")).await.unwrap();
+    let utc = time.attr("datetime").await.unwrap().unwrap();
+    let beijing = yuqing_model::Timestamp::parse_rfc3339(&utc)
+        .unwrap()
+        .to_rfc3339_at(8 * 3600);
+    assert_eq!(
+        time.text().await.unwrap(),
+        beijing[..16].replace('T', " "),
+        "{utc}"
+    );
+    assert_eq!(text(&c, "#zone").await, "北京时间 (UTC+08:00)");
     screenshot(&c, "search.png").await;
 
     // Pagination.

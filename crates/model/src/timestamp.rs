@@ -271,9 +271,54 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Parses a UTC offset, `+08:00`, `-05:30`, `+8`, `Z` or `UTC`, into
+/// seconds east of UTC (at most ±14:00).
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let bad = || format!("`{s}`: expected an offset like +08:00, -05:30 or UTC");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) || (h == 14 && m > 0) {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+/// An offset in seconds as `+08:00`.
+pub fn format_utc_offset(offset_secs: i32) -> String {
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let a = offset_secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_and_formats_offsets() {
+        assert_eq!(parse_utc_offset("+08:00"), Ok(28_800));
+        assert_eq!(parse_utc_offset("-05:30"), Ok(-19_800));
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert_eq!(parse_utc_offset("+8"), Ok(28_800));
+        for bad in ["08:00", "+15:00", "+08:60", "Asia/Shanghai", ""] {
+            assert!(
+                parse_utc_offset(bad)
+                    .unwrap_err()
+                    .contains("expected an offset")
+            );
+        }
+        assert_eq!(format_utc_offset(28_800), "+08:00");
+        assert_eq!(format_utc_offset(-19_800), "-05:30");
+    }
 
     #[test]
     fn writes_rfc3339_at_an_offset() {

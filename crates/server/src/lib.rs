@@ -667,6 +667,10 @@ async fn meta(State(s): State<AppState>) -> impl IntoResponse {
         "categories": categories,
         "regions": regions,
         "levels": ["blue", "yellow", "orange", "red"],
+        "display": {
+            "timezone": yuqing_model::format_utc_offset(s.display_offset_secs),
+            "offset_secs": s.display_offset_secs,
+        },
     }))
 }
 

@@ -15,7 +15,7 @@ const I18N = {
     timeRange: "时间范围", rangeAll: "全部", range1h: "近1小时", range24h: "近24小时", range7d: "近7天",
     rangeCustom: "自定义", from: "从", to: "到", volume: "数量趋势", dragHint: "在图上拖动可缩小时间范围",
     results: "结果", prev: "上一页", next: "下一页", pages: "分页", alerts: "告警", close: "关闭",
-    alertPosts: "相关帖子", tokenTitle: "需要访问令牌", tokenHelp: "此服务需要令牌。令牌只保存在本标签页中。",
+    alertPosts: "相关帖子", zoneBeijing: "北京时间 (UTC+08:00)", timesIn: "时间均为", tokenTitle: "需要访问令牌", tokenHelp: "此服务需要令牌。令牌只保存在本标签页中。",
     token: "令牌", tokenSave: "确定",
     total: (n) => `共 ${n} 条`, page: (p, n) => `第 ${p} / ${n} 页`, noResults: "没有匹配的帖子",
     noAlerts: "暂无告警", updated: (t) => `更新于 ${t}`, noData: "没有数据",
@@ -37,7 +37,7 @@ const I18N = {
     timeRange: "Time range", rangeAll: "All", range1h: "Last hour", range24h: "Last 24 h", range7d: "Last 7 days",
     rangeCustom: "Custom", from: "From", to: "To", volume: "Volume over time", dragHint: "Drag across the chart to narrow the time range",
     results: "Results", prev: "Previous", next: "Next", pages: "Pages", alerts: "Alerts", close: "Close",
-    alertPosts: "Its posts", tokenTitle: "Access token needed", tokenHelp: "This service needs a token. It is kept in this tab only.",
+    alertPosts: "Its posts", zoneBeijing: "Beijing time (UTC+08:00)", timesIn: "Times in", tokenTitle: "Access token needed", tokenHelp: "This service needs a token. It is kept in this tab only.",
     token: "Token", tokenSave: "OK",
     total: (n) => `${n} posts`, page: (p, n) => `page ${p} of ${n}`, noResults: "No matching posts",
     noAlerts: "No alerts", updated: (t) => `updated ${t}`, noData: "No data",
@@ -56,6 +56,9 @@ const state = {
   q: "", category: "", region: "", level: "", range: "all", from: null, to: null,
   offset: 0, limit: 20, total: 0,
   categories: [],
+  // The display zone (`[display] timezone`, from /api/v1/meta): every time
+  // on the page is shown and entered in it, whatever the browser's zone.
+  zoneOffsetMs: 8 * 3600e3, zone: "+08:00",
 };
 
 function t(key, ...args) {
@@ -137,9 +140,14 @@ function rangeBounds() {
 // ---- Formatting ------------------------------------------------------
 
 function pad(n) { return String(n).padStart(2, "0"); }
+// A Date whose UTC fields read as the wall clock of the display zone.
+function zoned(d) { return new Date(d.getTime() + state.zoneOffsetMs); }
+function zoneLabel() {
+  return state.zoneOffsetMs === 8 * 3600e3 ? t("zoneBeijing") : `UTC${state.zone}`;
+}
 function localTime(iso) {
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const d = zoned(new Date(iso));
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
 }
 function categoryName(id) {
   const c = state.categories.find((x) => x.id === id);
@@ -337,7 +345,19 @@ function fillCategories() {
 }
 
 function toLocalInput(d) {
-  return d ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}` : "";
+  if (!d) return "";
+  const z = zoned(d);
+  return `${z.getUTCFullYear()}-${pad(z.getUTCMonth() + 1)}-${pad(z.getUTCDate())}T${pad(z.getUTCHours())}:${pad(z.getUTCMinutes())}`;
+}
+// `2024-07-01T08:30` typed in the display zone.
+function fromLocalInput(v) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(v || "");
+  if (!m) return null;
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]) - state.zoneOffsetMs);
+}
+
+function showZone() {
+  for (const e of document.querySelectorAll(".zone")) e.textContent = zoneLabel();
 }
 
 function syncRangeControls() {
@@ -351,6 +371,11 @@ async function loadMeta() {
   try {
     const meta = await api("/api/v1/meta");
     state.categories = meta.categories;
+    if (meta.display) {
+      state.zoneOffsetMs = meta.display.offset_secs * 1000;
+      state.zone = meta.display.timezone;
+    }
+    showZone();
     fillCategories();
     $("#regions").replaceChildren(...meta.regions.map((r) => el("option", { value: r })));
   } catch (e) {
@@ -397,7 +422,8 @@ async function refreshAlerts() {
     list.replaceChildren(...res.alerts.map(alertItem));
     if (!res.alerts.length) list.append(el("li", { class: "alerts-empty" }, t("noAlerts")));
     const now = new Date();
-    $("#alerts-updated").textContent = t("updated", `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`);
+    const z = zoned(now);
+    $("#alerts-updated").textContent = t("updated", `${pad(z.getUTCHours())}:${pad(z.getUTCMinutes())}:${pad(z.getUTCSeconds())}`);
   } catch (e) {
     $("#alerts-updated").textContent = e.message;
   }
@@ -449,8 +475,8 @@ function readForm() {
   state.region = $("#region").value.trim();
   state.level = $("#level").value;
   if (state.range === "custom") {
-    state.from = $("#from").value ? new Date($("#from").value) : null;
-    state.to = $("#to").value ? new Date($("#to").value) : null;
+    state.from = fromLocalInput($("#from").value);
+    state.to = fromLocalInput($("#to").value);
   }
 }
 
@@ -481,6 +507,7 @@ function init() {
     state.lang = state.lang === "zh" ? "en" : "zh";
     localStorage.setItem("yuqing.lang", state.lang);
     applyLanguage();
+    showZone();
     runSearch();
     refreshAlerts();
   });

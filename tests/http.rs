@@ -625,6 +625,10 @@ fn search_histogram_facets_and_posts_over_http() {
             .unwrap()
             .contains(&serde_json::json!({"key": "explosion", "count": 2}))
     );
+    assert_eq!(
+        body["platforms"],
+        serde_json::json!([{"key": "weibo", "count": 2}])
+    );
 
     // The stored post, with a pseudonymous author.
     let (status, body) = s.get("/api/v1/posts/blast", &[]);

@@ -396,6 +396,8 @@ pub struct FacetsResponse {
     pub categories: Vec<FacetCount>,
     /// Posts per region, most first.
     pub regions: Vec<FacetCount>,
+    /// Posts per platform, most first (posts without one are not counted).
+    pub platforms: Vec<FacetCount>,
 }
 
 /// A post as stored: the scored post, with the author as stored (a
@@ -728,6 +730,7 @@ impl PostIndex {
         let aggs: Aggregations = serde_json::from_value(serde_json::json!({
             "categories": {"terms": {"field": "category", "size": 1000}},
             "regions": {"terms": {"field": "region", "size": req.size}},
+            "platforms": {"terms": {"field": "platform", "size": 50}},
         }))
         .map_err(|e| IndexError::bad("size", e.to_string()))?;
         let query = self.build_query(&req.q, &req.filters)?;
@@ -754,6 +757,7 @@ impl PostIndex {
             total: total as u64,
             categories: counts("categories"),
             regions: counts("regions"),
+            platforms: counts("platforms"),
         })
     }
 

@@ -678,7 +678,7 @@ fn bad_parameters_get_400_with_a_message_naming_them() {
         (
             "/api/v1/search",
             &[("offset", "20000")],
-            "parameter `offset`: must be at most 10000",
+            "parameter `offset`: must be at most 10000, got 20000: page further with `cursor`",
         ),
         (
             "/api/v1/search",

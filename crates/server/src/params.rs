@@ -225,7 +225,10 @@ pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, Par
     if offset > yuqing_index::MAX_OFFSET {
         return Err(err(
             "offset",
-            format!("must be at most {}, got {offset}", yuqing_index::MAX_OFFSET),
+            format!(
+                "must be at most {}, got {offset}: page further with `cursor` (each answer's `next_cursor`)",
+                yuqing_index::MAX_OFFSET
+            ),
         ));
     }
     Ok(SearchRequest {

@@ -9,6 +9,7 @@ mod bench;
 mod detect;
 mod dict;
 mod eval;
+mod export_cmd;
 mod generate;
 mod index_cmd;
 mod lines;
@@ -63,6 +64,8 @@ enum Command {
     Serve(serve::Args),
     /// Search the index from the terminal.
     Search(search_cmd::Args),
+    /// Export every matching post as CSV or JSON lines.
+    Export(export_cmd::Args),
     /// API tokens: make one, with the hash for the configuration.
     Token {
         #[command(subcommand)]
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Backtest(args) => backtest::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Search(args) => search_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
         Command::Dict { command } => dict::run(command),
         Command::Token { command } => token::run(command),
         Command::Bench { command } => bench::run(command),

@@ -79,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             alerts: pipeline.alerts(),
             auth: Arc::new(auth),
             reload: Some(reloader.clone()),
+            display_offset_secs: config.display.offset_secs,
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(&config.http.addr))

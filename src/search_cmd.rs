@@ -47,6 +47,13 @@ pub struct Args {
     /// Hits to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+    /// Continue after the page that printed this cursor (same query,
+    /// filters and sort).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Zone of the times printed, ±HH:MM (the JSON output keeps UTC).
+    #[arg(long, default_value = "+08:00")]
+    pub timezone: String,
     /// Print the response as JSON (as the HTTP API returns it).
     #[arg(long)]
     pub json: bool,
@@ -56,6 +63,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let offset_secs = yuqing_model::parse_utc_offset(&args.timezone)
+        .map_err(|e| crate::usage(format!("--timezone {e}")))?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
@@ -78,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("min_score", &args.min_score),
         ("level", &args.level),
         ("sort", &args.sort),
+        ("cursor", &args.cursor),
     ] {
         if let Some(v) = v {
             query.append_pair(k, v);
@@ -100,14 +110,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     writeln!(out, "{} posts match; showing {}", res.total, res.hits.len())?;
     for h in &res.hits {
+        let p = &h.post;
+        let categories: Vec<&str> = p.categories.iter().map(|c| c.id.as_str()).collect();
         writeln!(
             out,
             "{}  {}  [{}]  {}  {}",
-            h.ts,
-            h.id,
-            h.categories.join(","),
-            h.regions.join("/"),
-            h.level.as_deref().unwrap_or("-")
+            p.post.ts.to_rfc3339_at(offset_secs),
+            p.post.id,
+            categories.join(","),
+            p.regions.join("/"),
+            p.severity.as_ref().map_or("-", |s| s.level.as_str())
         )?;
         let snippet = h
             .highlight
@@ -119,6 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .replace("&#39;", "'")
             .replace("&amp;", "&");
         writeln!(out, "    {snippet}")?;
+    }
+    if let Some(cursor) = &res.next_cursor {
+        writeln!(out, "next page: --cursor {cursor}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

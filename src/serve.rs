@@ -49,6 +49,9 @@ pub struct Args {
     /// Connections open at once; more are answered 503.
     #[arg(long, value_name = "N", default_value_t = yuqing_server::conn::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Zone of times on the page and in CSV exports (`[display] timezone`).
+    #[arg(long, value_name = "±HH:MM", default_value = "+08:00")]
+    pub timezone: String,
 }
 
 /// A `--tokens` file: `[[http.tokens]]` entries (the shape of the pipeline
@@ -110,6 +113,8 @@ pub(crate) async fn shutdown_signal() {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::init_logging();
+    let display_offset_secs = yuqing_model::parse_utc_offset(&args.timezone)
+        .map_err(|e| crate::usage(format!("--timezone {e}")))?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
         .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
@@ -141,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         alerts: Arc::new(Mutex::new(alerts)),
         auth: Arc::new(auth),
         reload: Some(reloader.clone()),
+        display_offset_secs,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -74,6 +74,37 @@ impl Server {
         (status, body)
     }
 
+    /// A GET whose body is read as text, with the status and headers.
+    fn get_text(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String, Vec<(String, String)>) {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        let url = format!("{}{}?{}", self.base, path, q.finish());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut res = agent.get(&url).call().expect("HTTP request");
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = res
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .expect("a text body");
+        (status, body, headers)
+    }
+
     fn ids(&self, params: &[(&str, &str)]) -> Vec<String> {
         let (status, body) = self.get("/api/v1/search", params);
         assert_eq!(status, 200, "{body}");
@@ -153,6 +184,338 @@ fn fixture() -> Vec<Value> {
 }
 
 #[test]
+fn search_hits_and_the_stored_post_share_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = post(
+        "blast",
+        "2024-07-01T02:00:00Z",
+        "滁州一化工厂发生爆炸，造成3人死亡、12人受伤",
+    );
+    p["url"] = "https://example.org/p/blast".into();
+    p["reposts"] = 5.into();
+    p["comments"] = 6.into();
+    p["likes"] = 7.into();
+    index(dir.path(), &[p]);
+    let s = Server::start(dir.path());
+    let (status, body) = s.get("/api/v1/search", &[("q", "爆炸"), ("sort", "score")]);
+    assert_eq!(status, 200, "{body}");
+    let mut hit = body["hits"][0].clone();
+    assert!(hit["highlight"].as_str().unwrap().contains("<em>"), "{hit}");
+    hit.as_object_mut().unwrap().remove("highlight");
+    let (status, stored) = s.get("/api/v1/posts/blast", &[]);
+    assert_eq!(status, 200, "{stored}");
+    // The same fields under the same names: a hit is the stored post.
+    assert_eq!(hit, stored);
+    assert_eq!(stored["schema_version"], 1);
+    assert_eq!(stored["url"], "https://example.org/p/blast");
+    assert_eq!(
+        (&stored["reposts"], &stored["comments"], &stored["likes"]),
+        (&5.into(), &6.into(), &7.into())
+    );
+    assert!(stored["author"].as_str().unwrap().starts_with("a-"));
+    let category = &stored["categories"][0];
+    assert!(category["id"].is_string() && category["score"].as_f64().unwrap() > 0.0);
+    assert!(!category["terms"].as_array().unwrap().is_empty());
+    assert_eq!(stored["severity"]["level"], "yellow");
+    // Every field is one the shipped JSON Schema lists, and the required
+    // ones are there.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/post.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored["schema_version"],
+        schema["properties"]["schema_version"]["const"]
+    );
+    for r in schema["required"].as_array().unwrap() {
+        assert!(stored.get(r.as_str().unwrap()).is_some(), "`{r}` missing");
+    }
+    for k in body["hits"][0].as_object().unwrap().keys() {
+        assert!(
+            schema["properties"].get(k).is_some(),
+            "`{k}` not in the schema"
+        );
+    }
+}
+
+/// Posts with many ties: ten share each minute, and the texts repeat, so
+/// that times, text scores and category scores tie across pages.
+fn many_posts(n: usize) -> Vec<Value> {
+    let texts = [
+        "滁州一化工厂发生爆炸，造成3人死亡",
+        "化工厂爆炸",
+        "合肥一小区发生火灾，浓烟滚滚",
+        "今天天气不错，出去走走",
+        "高速公路发生车祸，两车相撞",
+    ];
+    (0..n)
+        .map(|i| {
+            post(
+                &format!("p-{i:04}"),
+                &format!("2024-07-01T{:02}:{:02}:00Z", i / 600, (i / 10) % 60),
+                texts[i % texts.len()],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_cursor_walk_returns_every_post_once_for_each_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    index(dir.path(), &many_posts(137));
+    let s = Server::start(dir.path());
+    let walks: &[&[(&str, &str)]] = &[
+        &[("sort", "time")],
+        &[("sort", "relevance"), ("q", "爆炸 OR 火灾 OR 天气")],
+        &[("sort", "score")],
+        &[("sort", "score"), ("category", "explosion")],
+        &[("sort", "time"), ("region", "安徽省")],
+    ];
+    for walk in walks {
+        let (_, first) = s.get("/api/v1/search", walk);
+        let total = first["total"].as_u64().unwrap() as usize;
+        assert!(total > 20, "{walk:?}: {total}");
+        let mut seen = std::collections::HashSet::new();
+        let mut times = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut params: Vec<(&str, &str)> = walk.to_vec();
+            params.push(("limit", "7"));
+            if let Some(c) = &cursor {
+                params.push(("cursor", c));
+            }
+            let (status, body) = s.get("/api/v1/search", &params);
+            assert_eq!(status, 200, "{walk:?}: {body}");
+            assert_eq!(body["total"].as_u64().unwrap() as usize, total);
+            for h in body["hits"].as_array().unwrap() {
+                let id = h["id"].as_str().unwrap().to_string();
+                assert!(seen.insert(id.clone()), "{walk:?}: {id} twice");
+                times.push(h["ts"].as_str().unwrap().to_string());
+            }
+            pages += 1;
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+            assert!(pages <= total, "{walk:?}: the walk does not end");
+        }
+        assert_eq!(seen.len(), total, "{walk:?}");
+        if walk[0].1 == "time" {
+            assert!(
+                times.windows(2).all(|w| w[0] >= w[1]),
+                "{walk:?}: {times:?}"
+            );
+        }
+    }
+    // A page's cursor continues the offset paging too.
+    let (_, page) = s.get("/api/v1/search", &[("limit", "5"), ("offset", "5")]);
+    let (_, next) = s.get(
+        "/api/v1/search",
+        &[
+            ("limit", "5"),
+            ("cursor", page["next_cursor"].as_str().unwrap()),
+        ],
+    );
+    let (_, by_offset) = s.get("/api/v1/search", &[("limit", "5"), ("offset", "10")]);
+    assert_eq!(next["hits"], by_offset["hits"]);
+    // Bad cursors name the parameter.
+    let cursor = page["next_cursor"].as_str().unwrap();
+    for params in [
+        vec![("cursor", "nope")],
+        vec![("cursor", cursor), ("sort", "score")],
+        vec![("cursor", cursor), ("offset", "5")],
+    ] {
+        let (status, body) = s.get("/api/v1/search", &params);
+        assert_eq!(status, 400, "{params:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`cursor`"),
+            "{body}"
+        );
+    }
+}
+
+/// Splits CSV text into records of cells (quotes, doubled quotes and line
+/// breaks inside quotes).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    records
+}
+
+#[test]
+fn export_streams_every_match_as_csv_and_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    // More posts than one pass of the export reads.
+    let mut posts = many_posts(3_500);
+    posts[1]["url"] = "https://example.org/p/1".into();
+    posts[1]["likes"] = 9.into();
+    posts[1]["text"] = "滁州化工厂爆炸, \"据说\"\n=1+1".into();
+    posts[2]["text"] = "=1+1 化工厂爆炸".into();
+    index(dir.path(), &posts);
+    let s = Server::start(dir.path());
+    let filter = [("q", "爆炸 OR 火灾 OR 天气"), ("platform", "weibo")];
+    let (_, search) = s.get("/api/v1/search", &filter);
+    let total = search["total"].as_u64().unwrap() as usize;
+    assert!(total > 2_000, "{total}");
+
+    let mut params = filter.to_vec();
+    params.push(("format", "csv"));
+    let (status, body, headers) = s.get_text("/api/v1/export", &params);
+    assert_eq!(status, 200, "{body}");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(header("content-type").starts_with("text/csv"));
+    assert!(header("content-disposition").starts_with("attachment"));
+    assert_eq!(header("x-total-count"), total.to_string());
+    let text = body
+        .strip_prefix('\u{feff}')
+        .expect("a UTF-8 byte-order mark");
+    let records = parse_csv(text);
+    assert_eq!(
+        records[0],
+        [
+            "id",
+            "time",
+            "platform",
+            "author",
+            "url",
+            "text",
+            "categories",
+            "regions",
+            "level",
+            "reposts",
+            "comments",
+            "likes",
+            "views"
+        ]
+    );
+    let rows = &records[1..];
+    assert_eq!(rows.len(), total);
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids.len(), total, "each post once");
+    // Newest first, in Beijing time with the offset written out.
+    assert!(rows.windows(2).all(|w| w[0][1] >= w[1][1]));
+    let one = rows.iter().find(|r| r[0] == "p-0001").unwrap();
+    assert_eq!(one[1], "2024-07-01T08:00:00+08:00");
+    assert_eq!(one[4], "https://example.org/p/1");
+    assert_eq!(one[5], "滁州化工厂爆炸, \"据说\"\n=1+1");
+    // A cell a spreadsheet would run as a formula is defused.
+    let two = rows.iter().find(|r| r[0] == "p-0002").unwrap();
+    assert_eq!(two[5], "'=1+1 化工厂爆炸");
+    assert_eq!(one[11], "9");
+    assert!(one[3].starts_with("a-"), "{one:?}");
+    assert!(one[6].split(';').any(|c| c == "explosion"), "{one:?}");
+    assert_eq!(one[7], "安徽省;滁州市");
+
+    // JSON lines: the post shape, the same posts.
+    params.pop();
+    params.push(("format", "jsonl"));
+    let (status, body, _) = s.get_text("/api/v1/export", &params);
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), total);
+    assert!(lines.iter().all(|p| p["schema_version"] == 1));
+    let (_, stored) = s.get("/api/v1/posts/p-0001", &[]);
+    assert_eq!(lines.iter().find(|p| p["id"] == "p-0001"), Some(&stored));
+
+    // Bad parameters are 400s before anything streams.
+    for bad in [
+        vec![("format", "xlsx")],
+        vec![("limit", "5")],
+        vec![("q", "(爆炸")],
+    ] {
+        let (status, body) = s.get("/api/v1/export", &bad);
+        assert_eq!(status, 400, "{bad:?}: {body}");
+    }
+
+    // Counted in /metrics.
+    let (_, metrics, _) = s.get_text("/metrics", &[]);
+    assert!(
+        metrics.contains(&format!(
+            "yuqing_export_rows_total{{format=\"csv\"}} {total}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("yuqing_exports_total{format=\"jsonl\",outcome=\"complete\"} 1"),
+        "{metrics}"
+    );
+
+    // The same from the terminal.
+    let out = yuqing()
+        .args(["export", "--data-dir", dir.path().to_str().unwrap()])
+        .args([
+            "爆炸 OR 火灾 OR 天气",
+            "--platform",
+            "weibo",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(cli, body_csv(&s, &filter));
+    let out = yuqing()
+        .args(["export", "--data-dir", dir.path().to_str().unwrap()])
+        .args(["--format", "xlsx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`--format`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn body_csv(s: &Server, filter: &[(&str, &str)]) -> String {
+    let mut params = filter.to_vec();
+    params.push(("format", "csv"));
+    s.get_text("/api/v1/export", &params).1
+}
+
+#[test]
 fn search_histogram_facets_and_posts_over_http() {
     let dir = tempfile::tempdir().unwrap();
     index(dir.path(), &fixture());
@@ -183,12 +546,13 @@ fn search_histogram_facets_and_posts_over_http() {
     );
     let hit = &body["hits"][0];
     for key in [
+        "schema_version",
         "id",
         "text",
         "ts",
         "categories",
         "regions",
-        "level",
+        "severity",
         "highlight",
     ] {
         assert!(hit.get(key).is_some(), "hit lacks `{key}`: {hit}");
@@ -261,6 +625,10 @@ fn search_histogram_facets_and_posts_over_http() {
             .unwrap()
             .contains(&serde_json::json!({"key": "explosion", "count": 2}))
     );
+    assert_eq!(
+        body["platforms"],
+        serde_json::json!([{"key": "weibo", "count": 2}])
+    );
 
     // The stored post, with a pseudonymous author.
     let (status, body) = s.get("/api/v1/posts/blast", &[]);
@@ -310,7 +678,7 @@ fn bad_parameters_get_400_with_a_message_naming_them() {
         (
             "/api/v1/search",
             &[("offset", "20000")],
-            "parameter `offset`: must be at most 10000",
+            "parameter `offset`: must be at most 10000, got 20000: page further with `cursor`",
         ),
         (
             "/api/v1/search",
@@ -477,7 +845,7 @@ fn serve_refuses_a_missing_or_incompatible_index() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("has format version 99, this yuqing reads version 1"),
+        err.contains("has format version 99, this yuqing reads version 2"),
         "{err}"
     );
 }
@@ -505,6 +873,15 @@ fn search_from_the_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("2 posts match; showing 2"), "{text}");
     assert!(text.contains("blast") && text.contains("[爆炸]"), "{text}");
+    // Times in the display zone, Beijing time unless told otherwise.
+    assert!(text.contains("2024-07-01T10:00:00+08:00  blast"), "{text}");
+    let out = yuqing()
+        .args(["search", "--data-dir", dir.path().to_str().unwrap(), "爆炸"])
+        .args(["--region", "滁州", "--timezone", "UTC"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2024-07-01T02:00:00+00:00  blast"), "{text}");
     let out = yuqing()
         .args([
             "search",

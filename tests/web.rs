@@ -44,6 +44,9 @@ impl Driver {
         let port = support::free_port();
         let child = Command::new(find("chromedriver"))
             .arg(format!("--port={port}"))
+            // A browser far from Beijing: the page shows the display zone
+            // all the same.
+            .env("TZ", "America/New_York")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -169,6 +172,18 @@ async fn search_chart_and_alerts_in_a_real_browser() {
     assert_eq!(chips, "爆炸", "category chips in Chinese");
     let regions = text(&c, "#results li.hit .regions").await;
     assert!(regions.contains("滁州市"), "{regions}");
+    // Times are in Beijing time, and the page says so.
+    let time = c.find(Locator::Css("#results li.hit time")).await.unwrap();
+    let utc = time.attr("datetime").await.unwrap().unwrap();
+    let beijing = yuqing_model::Timestamp::parse_rfc3339(&utc)
+        .unwrap()
+        .to_rfc3339_at(8 * 3600);
+    assert_eq!(
+        time.text().await.unwrap(),
+        beijing[..16].replace('T', " "),
+        "{utc}"
+    );
+    assert_eq!(text(&c, "#zone").await, "北京时间 (UTC+08:00)");
     screenshot(&c, "search.png").await;
 
     // Pagination.
@@ -377,6 +392,228 @@ async fn with_tokens_the_page_asks_for_one() {
         "kept in session storage"
     );
     assert!(count(&c, "#alerts .alert-item").await <= 1);
+    c.close().await.unwrap();
+    drop(run);
+}
+
+fn total_of(summary: &str) -> u64 {
+    summary
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no total in `{summary}`"))
+}
+
+async fn element_screenshot(c: &Client, css: &str, name: &str) {
+    let dir = root().join("ci-artifacts/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+        vec![json!(css)],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    let png = e.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("`{css}` is on the page"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks the first element matching `css` and returns its `attr`,
+/// trying again while the page redraws it.
+async fn click_first(c: &Client, css: &str, attr: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(Some(v)) = e.attr(attr).await
+            && e.click().await.is_ok()
+        {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "could not click `{css}`"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn url_param(c: &Client, key: &str) -> Option<String> {
+    let url = c.current_url().await.unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn value(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakdowns_filters_shared_links_and_export_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = demo_run(dir.path(), &[]);
+    let driver = Driver::start();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/", run.api)).await.unwrap();
+    wait_until("the whole stream", || async {
+        text(&c, "#summary").await.contains("1560")
+    })
+    .await;
+    wait_until("the breakdowns", || async {
+        count(&c, "#facet-categories .facet-item").await > 0
+            && count(&c, "#map .tile:not(.none)").await > 0
+            && count(&c, "#trends figure.trend").await > 0
+            && count(&c, "#trends rect.bar").await > 0
+    })
+    .await;
+    let all = total_of(&text(&c, "#summary").await);
+    assert_eq!(count(&c, "#map .tile").await, 34, "one square per province");
+    assert!(count(&c, "#facet-platforms .facet-item").await > 0);
+    screenshot(&c, "breakdowns.png").await;
+    element_screenshot(&c, "#facets", "facets.png").await;
+    element_screenshot(&c, "#map", "province-map.png").await;
+    element_screenshot(&c, "#trends", "category-trends.png").await;
+
+    // A facet click filters: the select, the URL and every hit follow.
+    let category = click_first(&c, "#facet-categories .facet-item", "data-value").await;
+    wait_until("the category filter", || async {
+        let s = text(&c, "#summary").await;
+        !s.is_empty() && total_of(&s) < all
+    })
+    .await;
+    assert_eq!(value(&c, "category").await, category);
+    assert_eq!(
+        url_param(&c, "category").await.as_deref(),
+        Some(category.as_str())
+    );
+    let by_category = total_of(&text(&c, "#summary").await);
+
+    // A province click filters by it.
+    let tile = c.find(Locator::Css("#map .tile:not(.none)")).await.unwrap();
+    let province = tile.attr("data-region").await.unwrap().unwrap();
+    tile.click().await.unwrap();
+    wait_until("the province filter", || async {
+        url_param(&c, "region").await.as_deref() == Some(province.as_str())
+            && !text(&c, "#summary").await.is_empty()
+            && total_of(&text(&c, "#summary").await) <= by_category
+            && count(&c, "#results li.hit").await > 0
+    })
+    .await;
+    assert_eq!(value(&c, "region").await, province);
+    let regions = text(&c, "#results li.hit .regions").await;
+    assert!(regions.contains(&province), "{regions}");
+
+    // Sort and platform are in the URL too.
+    c.find(Locator::Id("sort"))
+        .await
+        .unwrap()
+        .select_by_value("score")
+        .await
+        .unwrap();
+    wait_until("the sort", || async {
+        url_param(&c, "sort").await.as_deref() == Some("score")
+    })
+    .await;
+    let platform_value = click_first(&c, "#facet-platforms .facet-item", "data-value").await;
+    wait_until("the platform filter", || async {
+        url_param(&c, "platform").await.as_deref() == Some(platform_value.as_str())
+    })
+    .await;
+    wait_until("the filtered hits", || async {
+        count(&c, "#results li.hit").await > 0 && text(&c, "#summary").await.contains('共')
+    })
+    .await;
+    let total = total_of(&text(&c, "#summary").await);
+
+    // The export link downloads exactly the rows of this search.
+    let href = c
+        .find(Locator::Id("export"))
+        .await
+        .unwrap()
+        .prop("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let csv = ureq::get(&href)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    assert_eq!(csv.lines().count() as u64, total + 1, "{href}");
+
+    // Back goes to the view before the platform filter, forward returns.
+    c.back().await.unwrap();
+    wait_until("the previous view", || async {
+        url_param(&c, "platform").await.is_none() && value(&c, "platform").await.is_empty()
+    })
+    .await;
+    assert_eq!(value(&c, "region").await, province);
+    assert_eq!(value(&c, "sort").await, "score");
+    c.forward().await.unwrap();
+    wait_until("the next view", || async {
+        value(&c, "platform").await == platform_value
+            && text(&c, "#summary").await.contains('共')
+            && total_of(&text(&c, "#summary").await) == total
+    })
+    .await;
+
+    // A shared link restores the view.
+    let shared = c.current_url().await.unwrap();
+    c.goto("about:blank").await.unwrap();
+    c.goto(shared.as_str()).await.unwrap();
+    wait_until("the shared view", || async {
+        let s = text(&c, "#summary").await;
+        s.contains('共') && total_of(&s) == total
+    })
+    .await;
+    assert_eq!(value(&c, "category").await, category);
+    assert_eq!(value(&c, "region").await, province);
+    assert_eq!(value(&c, "sort").await, "score");
+    assert_eq!(value(&c, "platform").await, platform_value);
+
+    // A result opens its detail.
+    wait_until("hits", || async { count(&c, "#results li.hit").await > 0 }).await;
+    click(&c, "#results li.hit button.details").await;
+    wait_until("the post detail", || async {
+        text(&c, "#post-facts").await.contains("作者")
+    })
+    .await;
+    screenshot(&c, "post-detail.png").await;
+    click(&c, "#post-dialog .dialog-head button").await;
+
+    // A failed query clears what the last one showed.
+    let q = c.find(Locator::Id("q")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys("(爆炸").await.unwrap();
+    q.send_keys("\u{E007}").await.unwrap();
+    wait_until("the error", || async {
+        !text(&c, "#error").await.is_empty()
+    })
+    .await;
+    assert_eq!(count(&c, "#results li.hit").await, 0);
+    assert_eq!(count(&c, "#chart rect.bar").await, 0);
+    assert_eq!(count(&c, "#map .tile").await, 0);
+    assert_eq!(text(&c, "#summary").await, "");
+
     c.close().await.unwrap();
     drop(run);
 }

@@ -38,8 +38,9 @@ pub use post_index::{FieldValuesFn, PostIndex};
 pub use pseudonym::{AuthorPolicy, Pseudonymizer};
 pub use schema::FORMAT_VERSION;
 pub use search::{
-    Bucket, FacetCount, FacetsRequest, FacetsResponse, Filters, HistogramRequest,
-    HistogramResponse, Hit, Interval, MAX_FACET_SIZE, MAX_HISTOGRAM_BUCKETS, MAX_LIMIT, MAX_OFFSET,
-    MAX_QUERY_BYTES, SearchRequest, SearchResponse, Sort, StoredPost,
+    Bucket, EXPORT_PAGE, ExportRequest, ExportSummary, FacetCount, FacetsRequest, FacetsResponse,
+    Filters, HistogramRequest, HistogramResponse, Hit, Interval, MAX_FACET_SIZE,
+    MAX_HISTOGRAM_BUCKETS, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_BYTES, POST_SCHEMA_VERSION, PostView,
+    SearchRequest, SearchResponse, Sort, StoredPost,
 };
 pub use writer::{IndexOptions, PostWriter, PreparedPost};

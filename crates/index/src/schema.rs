@@ -1,4 +1,4 @@
-//! The index schema, version 1.
+//! The index schema, version 2.
 
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, STORED, STRING,
@@ -7,7 +7,7 @@ use tantivy::schema::{
 
 /// The index format this build reads and writes. Bump it whenever the
 /// schema or the meaning of a field changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Name of the tokenizer the `text` field declares: it runs yuqing's
 /// analyzer on query text. Documents never go through it: they arrive
@@ -19,6 +19,9 @@ pub(crate) const TOKENIZER: &str = "yuqing";
 pub(crate) struct Fields {
     /// Post id; indexed raw for lookups and upserts.
     pub id: Field,
+    /// The first 8 bytes of the BLAKE3 hash of the id, fast: the tiebreak
+    /// that makes every sort a total order for cursors (see [`id_key`]).
+    pub id_key: Field,
     /// The text as written, stored; indexed from the analyzer's tokens with
     /// positions.
     pub text: Field,
@@ -66,6 +69,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         .set_precision(DateTimePrecision::Milliseconds);
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
+        id_key: b.add_u64_field("id_key", FAST),
         text: b.add_text_field("text", text_options),
         ts: b.add_date_field("ts", ts_options),
         category: b.add_text_field("category", STRING | STORED | FAST),
@@ -89,6 +93,14 @@ pub(crate) fn category_code(id: &str) -> u64 {
     let h = blake3::hash(id.as_bytes());
     let b = h.as_bytes();
     u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The `id_key` of a post id.
+pub(crate) fn id_key(id: &str) -> u64 {
+    let h = blake3::hash(id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Packs a category's score into a `cat_score` value.

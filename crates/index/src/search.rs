@@ -9,7 +9,7 @@ use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLi
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Term, Value};
-use tantivy::{DateTime, DocAddress, DocId, Order, Score, SegmentReader, TantivyDocument};
+use tantivy::{DocAddress, DocId, Score, SegmentReader, TantivyDocument};
 use yuqing_model::{Level, Post, ScoredPost, Timestamp};
 
 use crate::highlight::snippet;
@@ -113,6 +113,10 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Hits to skip, at most [`MAX_OFFSET`].
     pub offset: usize,
+    /// Continue after the last hit of the page that returned this
+    /// `next_cursor` (with the same query, filters and sort); not with an
+    /// `offset`.
+    pub cursor: Option<String>,
 }
 
 impl Default for SearchRequest {
@@ -123,30 +127,48 @@ impl Default for SearchRequest {
             sort: Sort::Time,
             limit: 20,
             offset: 0,
+            cursor: None,
         }
     }
 }
 
-/// One hit.
+/// Version of the post shape that search hits, `/posts/{id}` and exports
+/// carry as `schema_version` (docs/post.schema.json). Bump it whenever a
+/// field is renamed, removed or changes meaning.
+pub const POST_SCHEMA_VERSION: u32 = 1;
+
+/// One hit: the stored post, in the shape of [`PostView`], with a
+/// highlight.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
-    /// Post id.
-    pub id: String,
-    /// The text as written.
-    pub text: String,
-    /// Event time, RFC 3339.
-    pub ts: String,
-    /// Flagged categories.
-    pub categories: Vec<String>,
-    /// Regions.
-    pub regions: Vec<String>,
-    /// Severity level, if flagged.
-    pub level: Option<String>,
+    /// [`POST_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The post as stored, flattened: `id`, `text`, `ts`, `platform`,
+    /// `author`, `url`, engagement counts, `categories` (with score and
+    /// terms), `regions`, `severity`.
+    #[serde(flatten)]
+    pub post: StoredPost,
     /// A snippet with the matching words in `<em>`, HTML-escaped.
     pub highlight: String,
-    /// Platform, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
+}
+
+/// A post as the API answers it: the stored post with the schema version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostView {
+    /// [`POST_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The post as stored, flattened.
+    #[serde(flatten)]
+    pub post: StoredPost,
+}
+
+impl From<StoredPost> for PostView {
+    fn from(post: StoredPost) -> Self {
+        PostView {
+            schema_version: POST_SCHEMA_VERSION,
+            post,
+        }
+    }
 }
 
 /// Search results.
@@ -156,7 +178,112 @@ pub struct SearchResponse {
     pub total: usize,
     /// This page of hits.
     pub hits: Vec<Hit>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
+
+/// Where a hit sits in a sort: the sort value (time in milliseconds, BM25
+/// score or category score) and the `id_key` tiebreak; hits come highest
+/// first. `None` marks a document at or before the cursor.
+type SortKey = Option<(f64, u64)>;
+
+/// A decoded cursor: the sort it was made for, the category code of a
+/// score sort by category (else 0), and the key of the last hit returned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cursor {
+    sort: char,
+    context: u64,
+    key: (f64, u64),
+}
+
+impl Cursor {
+    fn tag(sort: Sort) -> char {
+        match sort {
+            Sort::Time => 't',
+            Sort::Relevance => 'r',
+            Sort::Score => 's',
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!(
+            "{}{:08x}{:016x}{:016x}",
+            self.sort,
+            self.context,
+            self.key.0.to_bits(),
+            self.key.1
+        )
+    }
+
+    fn decode(s: &str, sort: Sort, context: u64) -> Result<Cursor, IndexError> {
+        let bad = || {
+            IndexError::bad(
+                "cursor",
+                format!("`{s}` is not a cursor this server made (pass `next_cursor` as it came)"),
+            )
+        };
+        let hex = |r: std::ops::Range<usize>| {
+            s.get(r)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .ok_or_else(bad)
+        };
+        if s.len() != 41 {
+            return Err(bad());
+        }
+        let tag = s.chars().next().ok_or_else(bad)?;
+        let cursor = Cursor {
+            sort: tag,
+            context: hex(1..9)?,
+            key: (f64::from_bits(hex(9..25)?), hex(25..41)?),
+        };
+        if !matches!(tag, 't' | 'r' | 's') || cursor.key.0.is_nan() {
+            return Err(bad());
+        }
+        if tag != Cursor::tag(sort) || cursor.context != context {
+            return Err(IndexError::bad(
+                "cursor",
+                "was made for another sort (or another category of sort=score): keep the sort and category of the search it came from",
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// The key of a document, or `None` if it comes at or before `cursor`.
+fn after(cursor: Option<(f64, u64)>, key: (f64, u64)) -> SortKey {
+    match cursor {
+        Some(c) if key.partial_cmp(&c) != Some(std::cmp::Ordering::Less) => None,
+        _ => Some(key),
+    }
+}
+
+/// An export: every matching post, in the order of the sort.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportRequest {
+    /// Query (empty: every post).
+    pub q: String,
+    /// Filters.
+    pub filters: Filters,
+    /// Order (default newest first).
+    pub sort: Sort,
+}
+
+/// How an export ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Posts matching when the export started.
+    pub total: usize,
+    /// Posts handed to the caller.
+    pub written: usize,
+    /// Whether every matching post was handed over (false: the caller
+    /// stopped it).
+    pub complete: bool,
+}
+
+/// Posts an export reads per pass over the index: memory stays bounded
+/// by this, whatever the size of the result.
+pub const EXPORT_PAGE: usize = 2_000;
 
 /// Histogram bucket widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,17 +396,13 @@ pub struct FacetsResponse {
     pub categories: Vec<FacetCount>,
     /// Posts per region, most first.
     pub regions: Vec<FacetCount>,
+    /// Posts per platform, most first (posts without one are not counted).
+    pub platforms: Vec<FacetCount>,
 }
 
 /// A post as stored: the scored post, with the author as stored (a
 /// pseudonym by default).
 pub type StoredPost = ScoredPost;
-
-fn rfc3339(dt: DateTime) -> String {
-    Timestamp::from_millis(dt.into_timestamp_millis())
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
 
 impl PostIndex {
     /// Runs a search.
@@ -296,55 +419,189 @@ impl PostIndex {
                 format!("must be at most {MAX_OFFSET}, got {}", req.offset),
             ));
         }
+        if req.cursor.is_some() && req.offset > 0 {
+            return Err(IndexError::bad(
+                "cursor",
+                "give `cursor` or `offset`, not both",
+            ));
+        }
         req.filters.check()?;
         let query = self.build_query(&req.q, &req.filters)?;
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(req.limit).and_offset(req.offset);
-        let (addresses, total): (Vec<DocAddress>, usize) = match (req.sort, &req.filters.category) {
-            (Sort::Time, _) => {
-                let (docs, n) = searcher.search(
-                    &query,
-                    &(
-                        top.order_by_fast_field::<DateTime>("ts", Order::Desc),
-                        Count,
-                    ),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Relevance, _) => {
-                let (docs, n) = searcher.search(&query, &(top.order_by_score(), Count))?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Score, None) => {
-                let (docs, n) = searcher.search(
-                    &query,
-                    &(top.order_by_fast_field::<f64>("score", Order::Desc), Count),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-            (Sort::Score, Some(category)) => {
-                let code = category_code(category);
-                let by_category = top.tweak_score(move |segment: &SegmentReader| {
-                    let column = segment.fast_fields().u64("cat_score").ok();
-                    move |doc: DocId, _: Score| -> Score {
-                        column.as_ref().map_or(0.0, |c| {
-                            c.values_for_doc(doc)
-                                .find(|v| v >> 32 == code)
-                                .map_or(0.0, |v| unpack_score(v) as Score)
-                        })
-                    }
-                });
-                let (docs, n) = searcher.search(&query, &(by_category, Count))?;
-                (docs.into_iter().map(|(_, a)| a).collect(), n)
-            }
-        };
+        let (addresses, total, next_cursor) = self.sorted_page(
+            &searcher,
+            query.as_ref(),
+            req.sort,
+            req.filters.category.as_deref(),
+            req.cursor.as_deref(),
+            req.offset,
+            req.limit,
+        )?;
         let terms = self.highlight_terms(query.as_ref());
         let mut hits = Vec::with_capacity(addresses.len());
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
             hits.push(self.hit(&doc, &terms));
         }
-        Ok(SearchResponse { total, hits })
+        Ok(SearchResponse {
+            total,
+            hits,
+            next_cursor,
+        })
+    }
+
+    /// Hands every post matching `req` to `each`, in the order of the sort,
+    /// from one snapshot of the index, [`EXPORT_PAGE`] posts at a time (a
+    /// cursor walk): memory does not grow with the result. `each` returning
+    /// [`ControlFlow::Break`](std::ops::ControlFlow::Break) stops the walk.
+    pub fn export(
+        &self,
+        req: &ExportRequest,
+        mut each: impl FnMut(StoredPost) -> std::ops::ControlFlow<()>,
+    ) -> Result<ExportSummary, IndexError> {
+        req.filters.check()?;
+        let query = self.build_query(&req.q, &req.filters)?;
+        let searcher = self.reader.searcher();
+        let mut cursor: Option<String> = None;
+        let mut summary = ExportSummary {
+            total: 0,
+            written: 0,
+            complete: false,
+        };
+        loop {
+            let (page, total, next) = self.sorted_page(
+                &searcher,
+                query.as_ref(),
+                req.sort,
+                req.filters.category.as_deref(),
+                cursor.as_deref(),
+                0,
+                EXPORT_PAGE,
+            )?;
+            summary.total = total;
+            for address in page {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                if each(self.stored(&doc)).is_break() {
+                    return Ok(summary);
+                }
+                summary.written += 1;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        summary.complete = true;
+        Ok(summary)
+    }
+
+    /// One page of a sort: the addresses, the total of matches and the
+    /// cursor after the page (`None` when nothing follows).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sorted_page(
+        &self,
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+        sort: Sort,
+        category: Option<&str>,
+        cursor: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DocAddress>, usize, Option<String>), IndexError> {
+        let context = match (sort, category) {
+            (Sort::Score, Some(c)) => category_code(c),
+            _ => 0,
+        };
+        let from = cursor
+            .map(|c| Cursor::decode(c, sort, context))
+            .transpose()?
+            .map(|c| c.key);
+        let top = TopDocs::with_limit(limit.saturating_add(1)).and_offset(offset);
+        let id_key = |segment: &SegmentReader| {
+            let column = segment.fast_fields().u64("id_key").ok();
+            move |doc: DocId| column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0)
+        };
+        let (docs, total): (Vec<(SortKey, DocAddress)>, usize) = match (sort, category) {
+            (Sort::Time, _) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let ts = segment.fast_fields().date("ts").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let millis = ts
+                                .as_ref()
+                                .and_then(|c| c.first(doc))
+                                .map_or(i64::MIN, |d| d.into_timestamp_millis());
+                            after(from, (millis as f64, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Relevance, _) => searcher.search(
+                query,
+                &(
+                    top.tweak_score(move |segment: &SegmentReader| {
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId, score: Score| {
+                            after(from, (f64::from(score), tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Score, None) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let score = segment.fast_fields().f64("score").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let s = score.as_ref().and_then(|c| c.first(doc)).unwrap_or(0.0);
+                            after(from, (s, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+            (Sort::Score, Some(_)) => searcher.search(
+                query,
+                &(
+                    top.order_by(move |segment: &SegmentReader| {
+                        let column = segment.fast_fields().u64("cat_score").ok();
+                        let tiebreak = id_key(segment);
+                        move |doc: DocId| {
+                            let s = column.as_ref().map_or(0.0, |c| {
+                                c.values_for_doc(doc)
+                                    .find(|v| v >> 32 == context)
+                                    .map_or(0.0, unpack_score)
+                            });
+                            after(from, (s, tiebreak(doc)))
+                        }
+                    }),
+                    Count,
+                ),
+            )?,
+        };
+        let mut page: Vec<(f64, u64, DocAddress)> = docs
+            .into_iter()
+            .filter_map(|(key, address)| key.map(|(k, t)| (k, t, address)))
+            .collect();
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|&(k, t, _)| {
+                Cursor {
+                    sort: Cursor::tag(sort),
+                    context,
+                    key: (k, t),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok((page.into_iter().map(|(_, _, a)| a).collect(), total, next))
     }
 
     fn highlight_terms(&self, query: &dyn Query) -> HashSet<String> {
@@ -361,39 +618,54 @@ impl PostIndex {
     }
 
     fn hit(&self, doc: &TantivyDocument, terms: &HashSet<String>) -> Hit {
+        let post = self.stored(doc);
+        let analyzer = self.analyzer();
+        Hit {
+            schema_version: POST_SCHEMA_VERSION,
+            highlight: snippet(&analyzer, &post.post.text, terms, SNIPPET_CHARS),
+            post,
+        }
+    }
+
+    /// The stored post of a document.
+    pub(crate) fn stored(&self, doc: &TantivyDocument) -> StoredPost {
         let f = self.fields;
         let text = |field| {
             doc.get_first(field)
                 .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
+                .map(str::to_string)
         };
-        let all = |field| {
-            doc.get_all(field)
+        let detail: Detail = doc
+            .get_first(f.detail)
+            .and_then(|v| v.as_bytes())
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        let ts = doc
+            .get_first(f.ts)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| Timestamp::from_millis(d.into_timestamp_millis()).ok())
+            .unwrap_or_else(|| Timestamp::from_millis(0).unwrap_or_else(|_| Timestamp::now()));
+        ScoredPost {
+            post: Post {
+                id: text(f.id).unwrap_or_default(),
+                text: text(f.text).unwrap_or_default(),
+                ts,
+                platform: text(f.platform),
+                author: text(f.author),
+                region: detail.region,
+                url: text(f.url),
+                lang: detail.lang,
+                reposts: detail.reposts,
+                comments: detail.comments,
+                likes: detail.likes,
+                views: detail.views,
+            },
+            categories: detail.categories,
+            regions: doc
+                .get_all(f.region)
                 .filter_map(|v| v.as_str().map(str::to_string))
-                .collect::<Vec<_>>()
-        };
-        let body = text(f.text);
-        let analyzer = self.analyzer();
-        Hit {
-            id: text(f.id),
-            highlight: snippet(&analyzer, &body, terms, SNIPPET_CHARS),
-            text: body,
-            ts: doc
-                .get_first(f.ts)
-                .and_then(|v| v.as_datetime())
-                .map(rfc3339)
-                .unwrap_or_default(),
-            categories: all(f.category),
-            regions: all(f.region),
-            level: doc
-                .get_first(f.level)
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            platform: doc
-                .get_first(f.platform)
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
+                .collect(),
+            severity: detail.severity,
         }
     }
 
@@ -458,6 +730,7 @@ impl PostIndex {
         let aggs: Aggregations = serde_json::from_value(serde_json::json!({
             "categories": {"terms": {"field": "category", "size": 1000}},
             "regions": {"terms": {"field": "region", "size": req.size}},
+            "platforms": {"terms": {"field": "platform", "size": 50}},
         }))
         .map_err(|e| IndexError::bad("size", e.to_string()))?;
         let query = self.build_query(&req.q, &req.filters)?;
@@ -484,6 +757,7 @@ impl PostIndex {
             total: total as u64,
             categories: counts("categories"),
             regions: counts("regions"),
+            platforms: counts("platforms"),
         })
     }
 
@@ -527,42 +801,6 @@ impl PostIndex {
             return Ok(None);
         };
         let doc: TantivyDocument = searcher.doc(address)?;
-        let text = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let detail: Detail = doc
-            .get_first(f.detail)
-            .and_then(|v| v.as_bytes())
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or_default();
-        let ts = doc
-            .get_first(f.ts)
-            .and_then(|v| v.as_datetime())
-            .and_then(|d| Timestamp::from_millis(d.into_timestamp_millis()).ok())
-            .unwrap_or_else(|| Timestamp::from_millis(0).unwrap_or_else(|_| Timestamp::now()));
-        Ok(Some(ScoredPost {
-            post: Post {
-                id: text(f.id).unwrap_or_default(),
-                text: text(f.text).unwrap_or_default(),
-                ts,
-                platform: text(f.platform),
-                author: text(f.author),
-                region: detail.region,
-                url: text(f.url),
-                lang: detail.lang,
-                reposts: detail.reposts,
-                comments: detail.comments,
-                likes: detail.likes,
-                views: detail.views,
-            },
-            categories: detail.categories,
-            regions: doc
-                .get_all(f.region)
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            severity: detail.severity,
-        }))
+        Ok(Some(self.stored(&doc)))
     }
 }

@@ -122,6 +122,7 @@ impl PostWriter {
         let p = &post.post;
         let mut doc = TantivyDocument::new();
         doc.add_text(f.id, &p.id);
+        doc.add_u64(f.id_key, crate::schema::id_key(&p.id));
         let mut tokens = Vec::with_capacity(analyzed.token_count() + 4);
         self.analyzer.index_tokens(analyzed, |t| {
             tokens.push(Token {

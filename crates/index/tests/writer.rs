@@ -26,7 +26,7 @@ fn ids(index: &PostIndex, q: &str) -> Vec<String> {
         .unwrap()
         .hits
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.post.post.id)
         .collect()
 }
 

@@ -99,6 +99,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `yuqing_http_request_duration_seconds{route}`.
     pub http_duration: HistogramVec,
+    /// `yuqing_exports_total{format, outcome}`.
+    pub exports: IntCounterVec,
+    /// `yuqing_export_rows_total{format}`.
+    pub export_rows: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
@@ -204,6 +208,16 @@ impl Metrics {
                 &["route"],
             )
             .expect("a valid histogram"),
+            exports: counter_vec(
+                "yuqing_exports_total",
+                "Exports by format and outcome (complete, cancelled: the client went away, failed).",
+                &["format", "outcome"],
+            ),
+            export_rows: counter_vec(
+                "yuqing_export_rows_total",
+                "Posts written by exports, by format.",
+                &["format"],
+            ),
         };
         m.register()
     }
@@ -231,6 +245,8 @@ impl Metrics {
             Box::new(self.dictionary_reload_failures.clone()),
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
+            Box::new(self.exports.clone()),
+            Box::new(self.export_rows.clone()),
         ];
         for c in collectors {
             for d in c.desc() {
@@ -325,7 +341,7 @@ mod tests {
             "yuqing_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
-        assert_eq!(m.names().len(), 21);
+        assert_eq!(m.names().len(), 23);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
         }

@@ -20,4 +20,4 @@ pub use post::{
     FieldNames, MAX_ID_BYTES, MAX_OPTIONAL_BYTES, MAX_TEXT_BYTES, ParseOptions, Post, PostError,
 };
 pub use scored::{CategoryHit, ScoredPost, Severity};
-pub use timestamp::{Timestamp, TimestampError};
+pub use timestamp::{Timestamp, TimestampError, format_utc_offset, parse_utc_offset};

@@ -165,6 +165,38 @@ impl Timestamp {
     pub fn as_secs(self) -> i64 {
         self.0.div_euclid(1000)
     }
+
+    /// RFC 3339 at `offset_secs` east of UTC, the offset written out
+    /// (`2024-07-01T08:30:00+08:00`, `+00:00` for UTC), with `.250`
+    /// milliseconds when they are not zero. Offsets beyond ±23:59:59 are
+    /// taken as 0.
+    pub fn to_rfc3339_at(self, offset_secs: i32) -> String {
+        let offset =
+            time::UtcOffset::from_whole_seconds(offset_secs).unwrap_or(time::UtcOffset::UTC);
+        let Ok(dt) = OffsetDateTime::from_unix_timestamp(self.as_secs()) else {
+            return self.to_string();
+        };
+        let dt = dt.to_offset(offset);
+        let ms = self.0.rem_euclid(1000);
+        let fraction = if ms == 0 {
+            String::new()
+        } else {
+            format!(".{ms:03}")
+        };
+        let (h, m, _) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{sign}{:02}:{:02}",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            h.unsigned_abs(),
+            m.unsigned_abs()
+        )
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -239,9 +271,73 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Parses a UTC offset, `+08:00`, `-05:30`, `+8`, `Z` or `UTC`, into
+/// seconds east of UTC (at most ±14:00).
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Ok(0);
+    }
+    let bad = || format!("`{s}`: expected an offset like +08:00, -05:30 or UTC");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) || (h == 14 && m > 0) {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+/// An offset in seconds as `+08:00`.
+pub fn format_utc_offset(offset_secs: i32) -> String {
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let a = offset_secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_and_formats_offsets() {
+        assert_eq!(parse_utc_offset("+08:00"), Ok(28_800));
+        assert_eq!(parse_utc_offset("-05:30"), Ok(-19_800));
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert_eq!(parse_utc_offset("+8"), Ok(28_800));
+        for bad in ["08:00", "+15:00", "+08:60", "Asia/Shanghai", ""] {
+            assert!(
+                parse_utc_offset(bad)
+                    .unwrap_err()
+                    .contains("expected an offset")
+            );
+        }
+        assert_eq!(format_utc_offset(28_800), "+08:00");
+        assert_eq!(format_utc_offset(-19_800), "-05:30");
+    }
+
+    #[test]
+    fn writes_rfc3339_at_an_offset() {
+        let t = Timestamp::parse_rfc3339("2024-07-01T03:29:59Z").unwrap();
+        assert_eq!(t.to_rfc3339_at(8 * 3600), "2024-07-01T11:29:59+08:00");
+        assert_eq!(t.to_rfc3339_at(0), "2024-07-01T03:29:59+00:00");
+        assert_eq!(
+            t.to_rfc3339_at(-(5 * 3600 + 1800)),
+            "2024-06-30T21:59:59-05:30"
+        );
+        let late = Timestamp::parse_rfc3339("2024-06-30T23:00:00.5Z").unwrap();
+        assert_eq!(
+            late.to_rfc3339_at(8 * 3600),
+            "2024-07-01T07:00:00.500+08:00"
+        );
+        for s in ["2024-07-01T11:29:59+08:00", "2024-06-30T21:59:59-05:30"] {
+            assert_eq!(Timestamp::parse_rfc3339(s).unwrap(), t);
+        }
+    }
 
     #[test]
     fn parses_rfc3339_with_offsets_and_fractions() {

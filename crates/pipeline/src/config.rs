@@ -64,6 +64,36 @@ pub struct PipelineConfig {
     /// Logs.
     #[serde(default)]
     pub log: LogConfig,
+    /// How times are shown to people.
+    #[serde(default)]
+    pub display: DisplayConfig,
+}
+
+/// `[display]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// The zone of times on the web page, in CLI tables and in CSV
+    /// exports: a UTC offset (`+08:00`, Beijing time, by default).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// `timezone` in seconds east of UTC, filled in by
+    /// [`PipelineConfig::parse`].
+    #[serde(skip)]
+    pub offset_secs: i32,
+}
+
+fn default_timezone() -> String {
+    "+08:00".to_string()
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            timezone: default_timezone(),
+            offset_secs: 8 * 3600,
+        }
+    }
 }
 
 /// `[log]`.
@@ -456,6 +486,8 @@ impl PipelineConfig {
                 }
             }
         }
+        config.display.offset_secs = yuqing_model::parse_utc_offset(&config.display.timezone)
+            .map_err(|e| error(format!("[display] timezone {e}")))?;
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -672,6 +704,19 @@ mod tests {
         assert_eq!(e.line, Some(6));
         let e = parse(&format!("{base}[spike.categories.fire]\nzz = 1\n")).unwrap_err();
         assert!(e.message.contains("unknown field `zz`"), "{e}");
+    }
+
+    #[test]
+    fn the_display_zone_defaults_to_beijing_and_is_checked() {
+        let base = "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n";
+        assert_eq!(parse(base).unwrap().display.offset_secs, 8 * 3600);
+        let c = parse(&format!("{base}[display]\ntimezone = \"UTC\"\n")).unwrap();
+        assert_eq!(c.display.offset_secs, 0);
+        let e = parse(&format!("{base}[display]\ntimezone = \"Asia/Shanghai\"\n")).unwrap_err();
+        assert!(
+            e.message.contains("[display] timezone `Asia/Shanghai`"),
+            "{e}"
+        );
     }
 
     #[test]

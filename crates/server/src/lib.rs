@@ -8,6 +8,7 @@
 //! | `GET /api/v1/histogram` | `{"interval": "1h", "buckets": [{"start", "count"}]}` |
 //! | `GET /api/v1/facets` | `{"total": N, "categories": [...], "regions": [...]}` |
 //! | `GET /api/v1/posts/{id}` | the stored post |
+//! | `GET /api/v1/export` | every matching post, streamed as CSV or JSON lines |
 //! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages) |
 //! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "posts": {"total", "hits"}}` |
 //! | `POST /api/v1/admin/reload` | `{"reloaded": {...}}`: dictionaries recompiled and swapped in (admin) |
@@ -32,6 +33,7 @@
 
 pub mod auth;
 pub mod conn;
+pub mod export;
 pub mod params;
 pub mod reload;
 mod web;
@@ -81,6 +83,9 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Dictionary reload (`POST /api/v1/admin/reload`); `None`: not offered.
     pub reload: Option<Reloader>,
+    /// The display zone (`[display] timezone`), seconds east of UTC: times
+    /// in CSV exports are written in it.
+    pub display_offset_secs: i32,
 }
 
 /// `GET /api/v1/alerts`.
@@ -96,6 +101,9 @@ struct AlertDetail {
     alert: yuqing_spike::Alert,
     posts: yuqing_index::SearchResponse,
 }
+
+/// The display zone unless configured: Beijing time, seconds east of UTC.
+pub const DEFAULT_DISPLAY_OFFSET_SECS: i32 = 8 * 3600;
 
 /// Posts returned with one alert.
 pub const ALERT_POSTS: usize = 50;
@@ -199,6 +207,91 @@ async fn facets(
     Ok(Json(res))
 }
 
+/// Bytes an export buffers before handing a chunk to the connection.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+async fn export_posts(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (req, format) = params::export(raw.as_deref(), &s.lexicon.load())?;
+    // Check the query and filters (and count the matches) before the
+    // answer starts: a bad one is still a 400.
+    let probe = SearchRequest {
+        q: req.q.clone(),
+        filters: req.filters.clone(),
+        sort: req.sort,
+        limit: 1,
+        offset: 0,
+        cursor: None,
+    };
+    let index = Arc::clone(&s.index);
+    let total = blocking(move || index.search(&probe).map_err(ApiError::from))
+        .await?
+        .total;
+    let writer = export::RowWriter {
+        format,
+        offset_secs: s.display_offset_secs,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let index = Arc::clone(&s.index);
+    tokio::task::spawn_blocking(move || {
+        let m = metrics();
+        let rows = m.export_rows.with_label_values(&[format.as_str()]);
+        let mut buf = Vec::with_capacity(EXPORT_CHUNK + 4096);
+        writer.start(&mut buf);
+        let outcome = index.export(&req, |post| {
+            writer.row(post, &mut buf);
+            rows.inc();
+            if buf.len() >= EXPORT_CHUNK {
+                let chunk = std::mem::replace(&mut buf, Vec::with_capacity(EXPORT_CHUNK + 4096));
+                if tx.blocking_send(Ok(chunk)).is_err() {
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        let result = match outcome {
+            Ok(summary) if summary.complete => {
+                if tx.blocking_send(Ok(buf)).is_err() {
+                    "cancelled"
+                } else {
+                    "complete"
+                }
+            }
+            Ok(_) => "cancelled",
+            Err(e) => {
+                tracing::error!(error = %e, "export failed");
+                // An error item aborts the answer: the client sees it cut
+                // short, not a file that looks complete.
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+                "failed"
+            }
+        };
+        m.exports
+            .with_label_values(&[format.as_str(), result])
+            .inc();
+        tracing::debug!(format = format.as_str(), outcome = result, "export");
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let filename = format!("yuqing-export.{}", format.as_str());
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        headers.insert("x-total-count", v);
+    }
+    Ok(response)
+}
+
 /// A `{id}` path segment; one that is not UTF-8 once percent-decoded is
 /// a 400 naming it.
 fn path_id(id: Result<Path<String>, PathRejection>, what: &str) -> Result<String, ApiError> {
@@ -228,7 +321,7 @@ async fn post(
     let wanted = id.clone();
     let found = blocking(move || index.get(&wanted).map_err(ApiError::from)).await?;
     match found {
-        Some(p) => Ok(Json(p)),
+        Some(p) => Ok(Json(yuqing_index::PostView::from(p))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -301,6 +394,7 @@ async fn alert(
         sort: Sort::Score,
         limit: ALERT_POSTS,
         offset: 0,
+        cursor: None,
     };
     let index = Arc::clone(&s.index);
     let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
@@ -573,6 +667,10 @@ async fn meta(State(s): State<AppState>) -> impl IntoResponse {
         "categories": categories,
         "regions": regions,
         "levels": ["blue", "yellow", "orange", "red"],
+        "display": {
+            "timezone": yuqing_model::format_utc_offset(s.display_offset_secs),
+            "offset_secs": s.display_offset_secs,
+        },
     }))
 }
 
@@ -586,6 +684,7 @@ fn api_routes() -> Router<AppState> {
         .route("/api/v1/histogram", get(histogram))
         .route("/api/v1/facets", get(facets))
         .route("/api/v1/posts/{id}", get(post))
+        .route("/api/v1/export", get(export_posts))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}", get(alert))
         .route("/api/v1/admin/reload", routing::post(admin_reload))

@@ -4,8 +4,11 @@
 use std::fmt;
 
 use yuqing_index::{
-    FacetsRequest, Filters, HistogramRequest, Interval, MAX_LIMIT, SearchRequest, Sort,
+    ExportRequest, FacetsRequest, Filters, HistogramRequest, Interval, MAX_LIMIT, SearchRequest,
+    Sort,
 };
+
+use crate::export::Format;
 use yuqing_lexicon::Lexicon;
 use yuqing_model::{Level, Timestamp};
 use yuqing_spike::{AlertQuery, AlertState};
@@ -206,16 +209,11 @@ fn with(extra: &[&'static str]) -> Vec<&'static str> {
     FILTERS.iter().chain(extra).copied().collect()
 }
 
-/// `GET /api/v1/search` parameters: the filters, `sort`, `limit`, `offset`.
+/// `GET /api/v1/search` parameters: the filters, `sort`, `limit`,
+/// `offset`, `cursor`.
 pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, ParamError> {
-    let p = pairs(raw, &with(&["sort", "limit", "offset"]))?;
-    let sort = get(&p, "sort")
-        .map(|s| {
-            s.parse::<Sort>()
-                .map_err(|_| err("sort", format!("`{s}`: expected time, relevance or score")))
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let p = pairs(raw, &with(&["sort", "limit", "offset", "cursor"]))?;
+    let sort = sort(&p)?;
     let limit = number::<usize>(&p, "limit", "a whole number")?.unwrap_or(20);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(err(
@@ -227,7 +225,10 @@ pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, Par
     if offset > yuqing_index::MAX_OFFSET {
         return Err(err(
             "offset",
-            format!("must be at most {}, got {offset}", yuqing_index::MAX_OFFSET),
+            format!(
+                "must be at most {}, got {offset}: page further with `cursor` (each answer's `next_cursor`)",
+                yuqing_index::MAX_OFFSET
+            ),
         ));
     }
     Ok(SearchRequest {
@@ -236,7 +237,36 @@ pub fn search(raw: Option<&str>, lexicon: &Lexicon) -> Result<SearchRequest, Par
         sort,
         limit,
         offset,
+        cursor: get(&p, "cursor").map(str::to_string),
     })
+}
+
+fn sort(p: &[(String, String)]) -> Result<Sort, ParamError> {
+    Ok(get(p, "sort")
+        .map(|s| {
+            s.parse::<Sort>()
+                .map_err(|_| err("sort", format!("`{s}`: expected time, relevance or score")))
+        })
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// `GET /api/v1/export` parameters: the filters, `sort` and `format`
+/// (default `csv`).
+pub fn export(raw: Option<&str>, lexicon: &Lexicon) -> Result<(ExportRequest, Format), ParamError> {
+    let p = pairs(raw, &with(&["sort", "format"]))?;
+    let format = get(&p, "format")
+        .map(|f| f.parse::<Format>().map_err(|e| err("format", e)))
+        .transpose()?
+        .unwrap_or_default();
+    Ok((
+        ExportRequest {
+            q: get(&p, "q").unwrap_or("").to_string(),
+            filters: filters(&p, lexicon)?,
+            sort: sort(&p)?,
+        },
+        format,
+    ))
 }
 
 /// `GET /api/v1/histogram` parameters: the filters and `interval`

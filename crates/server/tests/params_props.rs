@@ -24,6 +24,7 @@ const SEARCH: &[&str] = &[
     "sort",
     "limit",
     "offset",
+    "cursor",
 ];
 
 /// A value: arbitrary text, or near-valid shapes of numbers and times.

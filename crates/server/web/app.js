@@ -15,7 +15,10 @@ const I18N = {
     timeRange: "时间范围", rangeAll: "全部", range1h: "近1小时", range24h: "近24小时", range7d: "近7天",
     rangeCustom: "自定义", from: "从", to: "到", volume: "数量趋势", dragHint: "在图上拖动可缩小时间范围",
     results: "结果", prev: "上一页", next: "下一页", pages: "分页", alerts: "告警", close: "关闭",
-    alertPosts: "相关帖子", tokenTitle: "需要访问令牌", tokenHelp: "此服务需要令牌。令牌只保存在本标签页中。",
+    alertPosts: "相关帖子", time: "时间", platform: "平台", sort: "排序", sortTime: "最新", sortRelevance: "相关度", sortScore: "评分",
+    breakdown: "分布", facetHint: "点击即可筛选", provinceMap: "省级分布", categoryTrends: "各类别趋势", exportCsv: "导出 CSV",
+    postDetail: "帖子详情", source: "原文", details: "详情", author: "作者", engagement: "转发 / 评论 / 点赞 / 浏览",
+    severity: "严重程度", dead: "死亡", injured: "受伤", scores: "类别得分", zoneBeijing: "北京时间 (UTC+08:00)", timesIn: "时间均为", tokenTitle: "需要访问令牌", tokenHelp: "此服务需要令牌。令牌只保存在本标签页中。",
     token: "令牌", tokenSave: "确定",
     total: (n) => `共 ${n} 条`, page: (p, n) => `第 ${p} / ${n} 页`, noResults: "没有匹配的帖子",
     noAlerts: "暂无告警", updated: (t) => `更新于 ${t}`, noData: "没有数据",
@@ -37,7 +40,10 @@ const I18N = {
     timeRange: "Time range", rangeAll: "All", range1h: "Last hour", range24h: "Last 24 h", range7d: "Last 7 days",
     rangeCustom: "Custom", from: "From", to: "To", volume: "Volume over time", dragHint: "Drag across the chart to narrow the time range",
     results: "Results", prev: "Previous", next: "Next", pages: "Pages", alerts: "Alerts", close: "Close",
-    alertPosts: "Its posts", tokenTitle: "Access token needed", tokenHelp: "This service needs a token. It is kept in this tab only.",
+    alertPosts: "Its posts", time: "Time", platform: "Platform", sort: "Sort", sortTime: "Newest", sortRelevance: "Relevance", sortScore: "Score",
+    breakdown: "Breakdown", facetHint: "click to filter", provinceMap: "By province", categoryTrends: "Trend per category", exportCsv: "Export CSV",
+    postDetail: "Post", source: "Original", details: "Details", author: "Author", engagement: "Reposts / comments / likes / views",
+    severity: "Severity", dead: "Dead", injured: "Injured", scores: "Category scores", zoneBeijing: "Beijing time (UTC+08:00)", timesIn: "Times in", tokenTitle: "Access token needed", tokenHelp: "This service needs a token. It is kept in this tab only.",
     token: "Token", tokenSave: "OK",
     total: (n) => `${n} posts`, page: (p, n) => `page ${p} of ${n}`, noResults: "No matching posts",
     noAlerts: "No alerts", updated: (t) => `updated ${t}`, noData: "No data",
@@ -53,9 +59,12 @@ const I18N = {
 const $ = (sel) => document.querySelector(sel);
 const state = {
   lang: localStorage.getItem("yuqing.lang") === "en" ? "en" : "zh",
-  q: "", category: "", region: "", level: "", range: "all", from: null, to: null,
+  q: "", category: "", region: "", platform: "", level: "", sort: "time", range: "all", from: null, to: null,
   offset: 0, limit: 20, total: 0,
   categories: [],
+  // The display zone (`[display] timezone`, from /api/v1/meta): every time
+  // on the page is shown and entered in it, whatever the browser's zone.
+  zoneOffsetMs: 8 * 3600e3, zone: "+08:00",
 };
 
 function t(key, ...args) {
@@ -118,6 +127,7 @@ function params(extra = {}) {
   if (state.q) p.set("q", state.q);
   if (state.category) p.set("category", state.category);
   if (state.region) p.set("region", state.region);
+  if (state.platform) p.set("platform", state.platform);
   if (state.level) p.set("level", state.level);
   const [from, to] = rangeBounds();
   if (from) p.set("from", from.toISOString());
@@ -137,9 +147,14 @@ function rangeBounds() {
 // ---- Formatting ------------------------------------------------------
 
 function pad(n) { return String(n).padStart(2, "0"); }
+// A Date whose UTC fields read as the wall clock of the display zone.
+function zoned(d) { return new Date(d.getTime() + state.zoneOffsetMs); }
+function zoneLabel() {
+  return state.zoneOffsetMs === 8 * 3600e3 ? t("zoneBeijing") : `UTC${state.zone}`;
+}
 function localTime(iso) {
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const d = zoned(new Date(iso));
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
 }
 function categoryName(id) {
   const c = state.categories.find((x) => x.id === id);
@@ -166,23 +181,198 @@ function hitItem(h) {
   if (!h.highlight) text.textContent = h.text;
   const meta = el("div", { class: "meta" },
     el("time", { datetime: h.ts }, localTime(h.ts)),
-    ...h.categories.map((c) => el("span", { class: "chip", "data-category": c }, categoryName(c))),
-    levelChip(h.level),
+    ...h.categories.map((c) => el("span", { class: "chip", "data-category": c.id, title: `${c.score}` }, categoryName(c.id))),
+    levelChip(h.severity && h.severity.level),
     h.regions.length ? el("span", { class: "regions" }, h.regions.join(" · ")) : null,
-    h.platform ? el("span", {}, h.platform) : null);
+    h.platform ? el("span", {}, h.platform) : null,
+    h.url ? el("a", { class: "source", href: h.url, target: "_blank", rel: "noopener noreferrer" }, t("source")) : null,
+    el("button", { type: "button", class: "ghost details", "data-id": h.id }, t("details")));
   return el("li", { class: "hit", "data-id": h.id }, text, meta);
+}
+
+// ---- Post detail -----------------------------------------------------
+
+async function openPost(id) {
+  const dialog = $("#post-dialog");
+  try {
+    const p = await api(`/api/v1/posts/${encodeURIComponent(id)}`);
+    $("#post-text").textContent = p.text;
+    const n = (v) => (v == null ? "–" : String(v));
+    const rows = [
+      ["ID", p.id],
+      [t("time"), `${localTime(p.ts)} (${zoneLabel()})`],
+      [t("platform"), p.platform || "–"],
+      [t("author"), p.author || "–"],
+      [t("engagement"), `${n(p.reposts)} / ${n(p.comments)} / ${n(p.likes)} / ${n(p.views)}`],
+      [t("scores"), p.categories.map((c) => `${categoryName(c.id)} ${c.score} (${c.terms.join("、")})`).join("；") || "–"],
+      [t("regionsNamed"), p.regions.join(" · ") || "–"],
+      [t("severity"), p.severity ? levelChip(p.severity.level) : "–"],
+    ];
+    if (p.severity) rows.push([`${t("dead")} / ${t("injured")}`, `${p.severity.dead} / ${p.severity.injured}`]);
+    if (p.url) rows.push([t("source"), el("a", { href: p.url, target: "_blank", rel: "noopener noreferrer" }, p.url)]);
+    $("#post-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    dialog.showModal();
+  } catch (e) {
+    $("#error").textContent = e.message;
+    $("#error").hidden = false;
+  }
+}
+
+// ---- The URL holds the whole search ----------------------------------
+
+const RANGES = ["all", "1h", "24h", "7d", "custom"];
+const SORTS = ["time", "relevance", "score"];
+
+function stateToUrl() {
+  const p = new URLSearchParams();
+  for (const k of ["q", "category", "region", "platform", "level"]) if (state[k]) p.set(k, state[k]);
+  if (state.sort !== "time") p.set("sort", state.sort);
+  if (state.range !== "all") p.set("range", state.range);
+  if (state.range === "custom") {
+    if (state.from) p.set("from", state.from.toISOString());
+    if (state.to) p.set("to", state.to.toISOString());
+  }
+  if (state.offset) p.set("offset", String(state.offset));
+  const s = p.toString();
+  return s ? `?${s}` : "";
+}
+
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  for (const k of ["q", "category", "region", "platform", "level"]) state[k] = p.get(k) || "";
+  state.sort = SORTS.includes(p.get("sort")) ? p.get("sort") : "time";
+  state.range = RANGES.includes(p.get("range")) ? p.get("range") : "all";
+  const date = (v) => { const d = v ? new Date(v) : null; return d && !isNaN(d) ? d : null; };
+  state.from = state.range === "custom" ? date(p.get("from")) : null;
+  state.to = state.range === "custom" ? date(p.get("to")) : null;
+  state.offset = Math.max(0, parseInt(p.get("offset"), 10) || 0);
+}
+
+function syncForm() {
+  $("#q").value = state.q;
+  $("#category").value = state.category;
+  $("#region").value = state.region;
+  $("#platform").value = state.platform;
+  $("#level").value = state.level;
+  $("#sort").value = state.sort;
+  syncRangeControls();
+}
+
+// ---- Breakdowns: facets, province map, trend per category -------------
+
+// Provincial divisions on a tile grid: [canonical name, short label, column, row].
+const PROVINCES = [
+  ["黑龙江省", "黑", 8, 0],
+  ["内蒙古自治区", "蒙", 5, 1], ["北京市", "京", 6, 1], ["辽宁省", "辽", 7, 1], ["吉林省", "吉", 8, 1],
+  ["新疆维吾尔自治区", "新", 1, 2], ["甘肃省", "甘", 3, 2], ["宁夏回族自治区", "宁", 4, 2], ["山西省", "晋", 5, 2], ["河北省", "冀", 6, 2], ["天津市", "津", 7, 2],
+  ["青海省", "青", 2, 3], ["陕西省", "陕", 4, 3], ["河南省", "豫", 5, 3], ["山东省", "鲁", 6, 3],
+  ["西藏自治区", "藏", 1, 4], ["四川省", "川", 3, 4], ["重庆市", "渝", 4, 4], ["湖北省", "鄂", 5, 4], ["安徽省", "皖", 6, 4], ["江苏省", "苏", 7, 4],
+  ["云南省", "云", 3, 5], ["贵州省", "贵", 4, 5], ["湖南省", "湘", 5, 5], ["江西省", "赣", 6, 5], ["浙江省", "浙", 7, 5], ["上海市", "沪", 8, 5],
+  ["广西壮族自治区", "桂", 4, 6], ["广东省", "粤", 5, 6], ["福建省", "闽", 6, 6], ["台湾省", "台", 7, 6],
+  ["海南省", "琼", 4, 7], ["香港特别行政区", "港", 5, 7], ["澳门特别行政区", "澳", 6, 7],
+];
+
+function filterBy(key, value) {
+  state[key] = value;
+  state.offset = 0;
+  syncForm();
+  runSearch();
+}
+
+function facetList(id, key, counts, label) {
+  $(id).replaceChildren(...counts.slice(0, 10).map((c) => el("li", {},
+    el("button", { type: "button", class: "facet-item", "data-facet": key, "data-value": c.key,
+      "aria-pressed": String(state[key] === c.key) },
+    el("span", { class: "facet-key" }, label(c.key)), el("span", { class: "count" }, String(c.count))))));
+  if (!counts.length) $(id).append(el("li", { class: "empty" }, t("noData")));
+}
+
+function drawMap(regions) {
+  const counts = new Map(regions.map((r) => [r.key, r.count]));
+  const max = Math.max(1, ...PROVINCES.map(([name]) => counts.get(name) || 0));
+  const ns = "http://www.w3.org/2000/svg";
+  const S = 40, G = 3;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${9 * S} ${8 * S}`);
+  for (const [name, label, col, row] of PROVINCES) {
+    const n = counts.get(name) || 0;
+    const g = document.createElementNS(ns, "g");
+    g.setAttribute("class", `tile${n ? "" : " none"}${state.region === name ? " on" : ""}`);
+    g.setAttribute("data-region", name);
+    g.setAttribute("data-count", String(n));
+    g.setAttribute("tabindex", "0");
+    g.setAttribute("role", "button");
+    g.setAttribute("aria-label", `${name} ${n}`);
+    const rect = document.createElementNS(ns, "rect");
+    rect.setAttribute("x", col * S + G / 2);
+    rect.setAttribute("y", row * S + G / 2);
+    rect.setAttribute("width", S - G);
+    rect.setAttribute("height", S - G);
+    rect.setAttribute("rx", 4);
+    // Light to dark red by count (square root, so small counts still show).
+    const k = n ? 0.15 + 0.85 * Math.sqrt(n / max) : 0;
+    rect.setAttribute("fill", n ? `rgba(200, 30, 30, ${k.toFixed(3)})` : "#eef0f2");
+    const text = document.createElementNS(ns, "text");
+    text.setAttribute("x", col * S + S / 2);
+    text.setAttribute("y", row * S + S / 2 + 5);
+    text.setAttribute("text-anchor", "middle");
+    text.textContent = label;
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${name}: ${n}`;
+    g.append(rect, text, title);
+    const choose = () => filterBy("region", state.region === name ? "" : name);
+    g.addEventListener("click", choose);
+    g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(); } });
+    svg.append(g);
+  }
+  $("#map").replaceChildren(svg);
+}
+
+async function drawTrends(categories, span) {
+  const top = categories.slice(0, 4);
+  const box = $("#trends");
+  if (!top.length) { box.replaceChildren(el("div", { class: "empty" }, t("noData"))); return; }
+  const charts = await Promise.all(top.map((c) =>
+    api(`/api/v1/histogram?${params({ ...span, category: c.key })}`).catch(() => null)));
+  box.replaceChildren(...top.map((c, i) => {
+    const chart = el("div", { class: "chart mini", role: "img" });
+    const fig = el("figure", { class: "trend", "data-category": c.key },
+      el("figcaption", {}, `${categoryName(c.key)} · ${c.count}`), chart);
+    drawChart(chart, charts[i] ? charts[i].buckets : [], span.interval);
+    return fig;
+  }));
+}
+
+async function drawBreakdowns(span) {
+  try {
+    const f = await api(`/api/v1/facets?${params({ size: 100 })}`);
+    facetList("#facet-categories", "category", f.categories, categoryName);
+    facetList("#facet-regions", "region", f.regions, (k) => k);
+    facetList("#facet-platforms", "platform", f.platforms || [], (k) => k);
+    $("#platforms").replaceChildren(...(f.platforms || []).map((p) => el("option", { value: p.key })));
+    drawMap(f.regions);
+    await drawTrends(f.categories, span);
+  } catch (e) {
+    clearBreakdowns();
+  }
+}
+
+function clearBreakdowns() {
+  for (const id of ["#facet-categories", "#facet-regions", "#facet-platforms", "#map", "#trends"]) $(id).replaceChildren();
 }
 
 // ---- Search ----------------------------------------------------------
 
 // Searches with the current filters; the chart is redrawn unless only the
 // page changed.
-async function runSearch(redraw = true) {
+async function runSearch(redraw = true, push = true) {
   const error = $("#error");
   error.hidden = true;
   $("#summary").textContent = t("loading");
+  const url = stateToUrl();
+  if (push && url !== location.search) history.pushState(null, "", url || location.pathname);
   try {
-    const res = await api(`/api/v1/search?${params({ limit: state.limit, offset: state.offset, sort: "time" })}`);
+    const res = await api(`/api/v1/search?${params({ limit: state.limit, offset: state.offset, sort: state.sort })}`);
     state.total = res.total;
     const list = $("#results");
     list.replaceChildren(...res.hits.map(hitItem));
@@ -193,12 +383,27 @@ async function runSearch(redraw = true) {
     $("#page").textContent = t("page", page, pages);
     $("#prev").disabled = page <= 1;
     $("#next").disabled = page >= pages;
+    const exp = $("#export");
+    exp.href = `/api/v1/export?${params({ format: "csv", sort: state.sort })}`;
+    exp.hidden = false;
   } catch (e) {
+    // A failed query leaves nothing of the previous one on the page.
     error.textContent = e.message;
     error.hidden = false;
     $("#summary").textContent = "";
+    $("#results").replaceChildren();
+    $("#page").textContent = "";
+    $("#prev").disabled = true;
+    $("#next").disabled = true;
+    $("#export").hidden = true;
+    $("#chart").replaceChildren();
+    clearBreakdowns();
+    return;
   }
-  if (redraw) await drawVolume().catch(() => {});
+  if (redraw) {
+    const span = await drawVolume().catch(() => ({ interval: "1h" }));
+    await drawBreakdowns(span || { interval: "1h" });
+  }
 }
 
 function pickInterval(from, to) {
@@ -236,6 +441,13 @@ async function histogram(p) {
 
 async function drawVolume() {
   const res = await histogram(params());
+  const interval = res ? res.interval : "1h";
+  const buckets = res ? res.buckets : [];
+  // The span of the total, so that each category's trend lines up with it.
+  const span = buckets.length
+    ? { interval, from: buckets[0].start,
+        to: new Date(new Date(buckets[buckets.length - 1].start).getTime() + (INTERVAL_MS[interval] || 3600e3)).toISOString() }
+    : { interval };
   drawChart($("#chart"), res ? res.buckets : [], res ? res.interval : "1h", (from, to) => {
     state.range = "custom";
     state.from = from;
@@ -244,6 +456,7 @@ async function drawVolume() {
     syncRangeControls();
     runSearch();
   });
+  return span;
 }
 
 const INTERVAL_MS = { "1m": 60e3, "5m": 300e3, "1h": 3600e3, "1d": 86400e3 };
@@ -337,7 +550,19 @@ function fillCategories() {
 }
 
 function toLocalInput(d) {
-  return d ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}` : "";
+  if (!d) return "";
+  const z = zoned(d);
+  return `${z.getUTCFullYear()}-${pad(z.getUTCMonth() + 1)}-${pad(z.getUTCDate())}T${pad(z.getUTCHours())}:${pad(z.getUTCMinutes())}`;
+}
+// `2024-07-01T08:30` typed in the display zone.
+function fromLocalInput(v) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(v || "");
+  if (!m) return null;
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]) - state.zoneOffsetMs);
+}
+
+function showZone() {
+  for (const e of document.querySelectorAll(".zone")) e.textContent = zoneLabel();
 }
 
 function syncRangeControls() {
@@ -351,6 +576,11 @@ async function loadMeta() {
   try {
     const meta = await api("/api/v1/meta");
     state.categories = meta.categories;
+    if (meta.display) {
+      state.zoneOffsetMs = meta.display.offset_secs * 1000;
+      state.zone = meta.display.timezone;
+    }
+    showZone();
     fillCategories();
     $("#regions").replaceChildren(...meta.regions.map((r) => el("option", { value: r })));
   } catch (e) {
@@ -397,7 +627,8 @@ async function refreshAlerts() {
     list.replaceChildren(...res.alerts.map(alertItem));
     if (!res.alerts.length) list.append(el("li", { class: "alerts-empty" }, t("noAlerts")));
     const now = new Date();
-    $("#alerts-updated").textContent = t("updated", `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`);
+    const z = zoned(now);
+    $("#alerts-updated").textContent = t("updated", `${pad(z.getUTCHours())}:${pad(z.getUTCMinutes())}:${pad(z.getUTCSeconds())}`);
   } catch (e) {
     $("#alerts-updated").textContent = e.message;
   }
@@ -447,10 +678,12 @@ function readForm() {
   state.q = $("#q").value.trim();
   state.category = $("#category").value;
   state.region = $("#region").value.trim();
+  state.platform = $("#platform").value.trim();
   state.level = $("#level").value;
+  state.sort = $("#sort").value;
   if (state.range === "custom") {
-    state.from = $("#from").value ? new Date($("#from").value) : null;
-    state.to = $("#to").value ? new Date($("#to").value) : null;
+    state.from = fromLocalInput($("#from").value);
+    state.to = fromLocalInput($("#to").value);
   }
 }
 
@@ -462,7 +695,7 @@ function init() {
     state.offset = 0;
     runSearch();
   });
-  for (const id of ["#category", "#level", "#from", "#to"]) {
+  for (const id of ["#category", "#level", "#sort", "#from", "#to", "#platform"]) {
     $(id).addEventListener("change", () => { readForm(); state.offset = 0; runSearch(); });
   }
   $("#region").addEventListener("change", () => { readForm(); state.offset = 0; runSearch(); });
@@ -481,12 +714,33 @@ function init() {
     state.lang = state.lang === "zh" ? "en" : "zh";
     localStorage.setItem("yuqing.lang", state.lang);
     applyLanguage();
+    showZone();
     runSearch();
     refreshAlerts();
   });
   $("#signout").hidden = !token();
   $("#signout").addEventListener("click", () => { sessionStorage.removeItem("yuqing.token"); $("#signout").hidden = true; });
-  loadMeta().then(() => { runSearch(); refreshAlerts(); });
+  $("#results").addEventListener("click", (e) => {
+    const b = e.target.closest("button.details");
+    if (b) openPost(b.dataset.id);
+  });
+  $("#export").addEventListener("click", async (e) => {
+    // With a token the download goes through fetch (a link cannot send it).
+    if (!token()) return;
+    e.preventDefault();
+    const res = await fetch($("#export").href, { headers: { Authorization: `Bearer ${token()}` } });
+    if (!res.ok) return;
+    const a = el("a", { href: URL.createObjectURL(await res.blob()), download: "yuqing-export.csv" });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  });
+  $("#facets").addEventListener("click", (e) => {
+    const b = e.target.closest("button.facet-item");
+    if (b) filterBy(b.dataset.facet, state[b.dataset.facet] === b.dataset.value ? "" : b.dataset.value);
+  });
+  window.addEventListener("popstate", () => { readUrl(); syncForm(); runSearch(true, false); });
+  readUrl();
+  loadMeta().then(() => { syncForm(); runSearch(true, false); refreshAlerts(); });
   // Live alerts: poll; a hidden tab polls less often.
   setInterval(() => { if (!document.hidden) refreshAlerts(); }, 10000);
 }

@@ -60,6 +60,12 @@ pub struct SeverityOutcome {
     pub trapped: u32,
 }
 
+/// Occurrences of one term examined in a post; later ones are passed
+/// over. Far above what any real report repeats a word, so that results
+/// on real text do not depend on it, and low enough that a post of one
+/// phrase repeated to the size limit costs about what ordinary text does.
+const MAX_OCCURRENCES: u16 = 512;
+
 /// Per-thread working memory for [`Lexicon::score_into`], and where its
 /// outcome is read. Reuse one per worker: after the first few posts it
 /// stops allocating.
@@ -70,6 +76,10 @@ pub struct Scratch {
     /// (boundary factor × weight, or × head weight with head evidence).
     term_seen: Vec<u32>,
     term_value: Vec<f32>,
+    /// Per term: generation of its occurrences examined so far, and how
+    /// many (at most [`MAX_OCCURRENCES`] are).
+    examined_seen: Vec<u32>,
+    examined: Vec<u16>,
     /// Raw automaton matches (pattern id, start, end).
     matches: Vec<Hit>,
     term_hits: Vec<Hit>,
@@ -141,6 +151,8 @@ impl Scratch {
         {
             self.term_seen = vec![0; t];
             self.term_value = vec![0.0; t];
+            self.examined_seen = vec![0; t];
+            self.examined = vec![0; t];
             self.main = vec![0.0; c];
             self.support = vec![0.0; c];
             self.category_seen = vec![0; c];
@@ -156,6 +168,7 @@ impl Scratch {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.term_seen.fill(0);
+            self.examined_seen.fill(0);
             self.category_seen.fill(0);
             self.region_seen.fill(0);
             self.cue_seen.fill(0);
@@ -369,6 +382,19 @@ impl Lexicon {
                 {
                     continue;
                 }
+                // A term is examined at most MAX_OCCURRENCES times a post:
+                // a report names its incident a few times, a post of one
+                // phrase repeated thousands of times is not worth more (and
+                // each occurrence's context check costs).
+                let t = h.id as usize;
+                if scratch.examined_seen[t] != scratch.generation {
+                    scratch.examined_seen[t] = scratch.generation;
+                    scratch.examined[t] = 0;
+                }
+                if scratch.examined[t] >= MAX_OCCURRENCES {
+                    continue;
+                }
+                scratch.examined[t] += 1;
                 self.count_term(analyzed, scratch, h);
             }
         }

@@ -18,6 +18,7 @@ const PHRASES: &[&str] = &[
     "《唐山大地震》",
     "(600519)暴跌爆炸",
     "食物中毒送医",
+    "中毒送医",
     "2019-ncov疫情",
 ];
 
@@ -77,4 +78,21 @@ fn repeated_phrases_are_scored_with_linear_work_and_the_outcome_of_a_few() {
         assert_eq!(long.regions, few.regions, "{phrase}");
         assert_eq!(long.severity, few.severity, "{phrase}");
     }
+}
+
+#[test]
+fn a_term_repeated_past_the_cap_costs_only_its_finding() {
+    // Up to 512 occurrences of a term each get their context examined;
+    // beyond, an occurrence costs its finding alone, so a post of one
+    // phrase repeated to the size limit is cheap per character.
+    let l = Lexicon::builtin().expect("shipped dictionaries compile");
+    let mut s = Scratch::new(&l);
+    let phrase = "中毒送医";
+    let work = |s: &mut Scratch, n: usize| score(&l, s, &phrase.repeat(n)).work;
+    let below = (work(&mut s, 400) - work(&mut s, 200)) as f64 / 200.0;
+    let above = (work(&mut s, 4800) - work(&mut s, 2400)) as f64 / 2400.0;
+    assert!(
+        above * 3.0 < below,
+        "work per repeat: {below:.1} below the cap, {above:.1} above it"
+    );
 }

@@ -2,6 +2,11 @@
 //! everything valid is searchable, every malformed message is a dead letter
 //! with its reason, offsets are committed after the index, a `kill -9` or a
 //! broker restart loses and duplicates nothing.
+//!
+//! The broker is tansu with SQLite storage (`YUQING_TANSU_STORAGE=memory`
+//! for its memory storage); the first broker a test process starts runs a
+//! conformance check first (`support::conformance`), and every test fails
+//! with its message if the broker does not pass.
 
 mod support;
 
@@ -12,6 +17,14 @@ use support::{
     Broker, Run, committed_offsets, end_offsets, kafka_config, malformed, posts, read_all,
     read_keyed, replay, wait_for,
 };
+
+/// The broker the suite runs on passes the conformance check (every
+/// `Broker::start` needs it; this test makes a failure show by name).
+#[test]
+fn the_test_broker_honours_the_kafka_protocol() {
+    let broker = Broker::start();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", broker.port)).is_ok());
+}
 
 #[test]
 fn ten_thousand_posts_with_malformed_ones_mixed_in() {

@@ -399,3 +399,94 @@ fn a_broker_stopped_mid_stream_for_twenty_seconds_keeps_every_post_once() {
         end_offsets(&broker.brokers(), "posts", 3)
     );
 }
+
+#[test]
+fn a_source_left_without_partitions_while_messages_wait_is_not_ready_and_says_why() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "first.jsonl",
+        &posts("s", 3_000),
+    );
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-stall");
+    let short = std::fs::read_to_string(&config).unwrap();
+    // The first member has librdkafka's default session timeout (45 s): once
+    // killed, the group keeps its partitions that long.
+    let long = short.replace(
+        "\"session.timeout.ms\" = \"6000\"",
+        "\"session.timeout.ms\" = \"45000\"",
+    );
+    assert_ne!(long, short);
+    std::fs::write(&config, &long).unwrap();
+    let run = Run::start(&config);
+    wait_for(Duration::from_secs(120), "the first posts", || {
+        run.total() == 3_000
+    });
+    run.kill9();
+    let killed = std::time::Instant::now();
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "second.jsonl",
+        &posts("t", 2_000),
+    );
+
+    // A replacement joins while the dead member still holds everything.
+    std::fs::write(&config, &short).unwrap();
+    let run = Run::start_logging(&config, "info");
+    let metrics = || support::request("GET", &format!("{}/metrics", run.api), None).2;
+    wait_for(
+        Duration::from_secs(40),
+        "readiness to say it is stalled",
+        || {
+            let (status, body) = run.get("/readyz");
+            status == 503 && body.to_string().contains("held no partitions")
+        },
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(45),
+        "seen while the dead member held the partitions ({:?})",
+        killed.elapsed()
+    );
+    let (_, body) = run.get("/readyz");
+    let reason = body["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("held no partitions") && reason.contains("2000 messages of posts"),
+        "readiness says why: {body}"
+    );
+    let text = metrics();
+    for line in [
+        "yuqing_consumer_assigned_partitions 0",
+        "yuqing_consumer_stalled 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    let age: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("yuqing_consumer_last_message_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no message age in\n{text}"));
+    assert!(age >= 6, "no message for {age} s");
+
+    // The dead member's session ends: the replacement reads on.
+    wait_for(Duration::from_secs(90), "every post", || {
+        run.total() == 5_000
+    });
+    wait_for(Duration::from_secs(30), "readiness again", || {
+        run.get("/readyz").0 == 200
+    });
+    wait_for(Duration::from_secs(30), "the metrics to follow", || {
+        let text = metrics();
+        text.contains("yuqing_consumer_assigned_partitions 3")
+            && text.contains("yuqing_consumer_stalled 0")
+            && text.contains("yuqing_consumer_lag{partition=\"0\",topic=\"posts\"} 0")
+    });
+    assert!(run.stderr().contains("the Kafka source reads again"));
+    assert!(run.terminate().success());
+}

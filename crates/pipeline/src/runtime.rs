@@ -31,6 +31,8 @@ const PAUSE_AFTER: Duration = Duration::from_secs(1);
 pub struct Health {
     connected: AtomicBool,
     draining: AtomicBool,
+    /// Why the source reads nothing although messages wait.
+    stalled: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -41,6 +43,9 @@ impl Health {
         }
         if !self.connected.load(Ordering::Relaxed) {
             return Err("the source is not reachable (Kafka brokers down?)".into());
+        }
+        if let Some(why) = self.stalled.lock().ok().and_then(|s| s.clone()) {
+            return Err(why);
         }
         Ok(())
     }
@@ -376,6 +381,10 @@ impl Pipeline {
                         let connected = source.connected();
                         health.connected.store(connected, Ordering::Relaxed);
                         reachable.update(connected, brokers.as_deref().unwrap_or("-"));
+                        let stalled = if connected { source.stalled() } else { None };
+                        if let Ok(mut s) = health.stalled.lock() {
+                            *s = stalled;
+                        }
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }

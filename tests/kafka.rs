@@ -490,3 +490,52 @@ fn a_source_left_without_partitions_while_messages_wait_is_not_ready_and_says_wh
     assert!(run.stderr().contains("the Kafka source reads again"));
     assert!(run.terminate().success());
 }
+
+#[test]
+fn a_replacement_reads_on_within_seconds_of_a_kill_with_the_default_session_timeout() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 3);
+    broker.create_topic("posts.dlq", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    replay(
+        &broker.brokers(),
+        "posts",
+        dir.path(),
+        "posts.jsonl",
+        &posts("r", n),
+    );
+    // The consumer's own defaults: no session timeout or heartbeat set.
+    let config = kafka_config(dir.path(), &broker.brokers(), "posts", "g-recover");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("\"session.timeout.ms\" = \"6000\"\n", "")
+        .replace("\"heartbeat.interval.ms\" = \"500\"\n", "");
+    assert!(!text.contains("session.timeout.ms") && !text.contains("heartbeat.interval.ms"));
+    std::fs::write(&config, text).unwrap();
+
+    let run = Run::start(&config);
+    wait_for(Duration::from_secs(120), "some posts to be indexed", || {
+        run.total() >= 2_000
+    });
+    run.kill9();
+    let restarted = std::time::Instant::now();
+    let run = Run::start(&config);
+    let seen = run.total();
+    assert!(seen < n as u64, "killed mid-stream ({seen} of {n})");
+    wait_for(
+        Duration::from_secs(20),
+        "the replacement to index a post",
+        || run.total() > seen,
+    );
+    eprintln!(
+        "restart to the first post indexed after a SIGKILL: {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    wait_for(Duration::from_secs(120), "every post", || {
+        run.total() >= n as u64
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(run.total(), n as u64, "each post once");
+    assert!(run.terminate().success());
+}

@@ -14,9 +14,8 @@ use rdkafka::{ClientContext, Statistics, Timestamp};
 
 use crate::KafkaError;
 
-/// `session.timeout.ms` unless `[kafka.options]` sets it (librdkafka's
-/// default).
-pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 45_000;
+/// `session.timeout.ms` unless `[kafka.options]` sets it.
+pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// How often a source that holds no partitions looks at its topics' ends
 /// and its group's committed offsets.
@@ -215,7 +214,16 @@ impl KafkaSource {
             // when data arrives (ten idle fetches a second cost nothing).
             .set("fetch.wait.max.ms", "100")
             // Consumer lag for the metrics.
-            .set("statistics.interval.ms", "5000");
+            .set("statistics.interval.ms", "5000")
+            // A member that dies (kill -9, a lost host) keeps its
+            // partitions until the group coordinator has missed its
+            // heartbeats for the session timeout: librdkafka's 45 s default
+            // would leave them unread that long after a crash. 6 s is the
+            // least brokers accept by default (group.min.session.timeout.ms);
+            // heartbeats come from librdkafka's own thread, so slow batches
+            // do not delay them.
+            .set("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS.to_string())
+            .set("heartbeat.interval.ms", "1000");
         for (k, v) in &settings.options {
             config.set(k, v);
         }

@@ -13,7 +13,7 @@ use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
 use yuqing_metrics::metrics;
 use yuqing_model::{Post, ScoredPost, Timestamp};
-use yuqing_spike::{Alert, AlertStore, Detector};
+use yuqing_spike::{Alert, AlertState, AlertStore, Detector};
 use yuqing_text::Analyzed;
 
 use crate::PipelineError;
@@ -514,6 +514,24 @@ impl Pipeline {
             let mut snapshots = SnapshotDir::new(&cfg.data_dir, positions.detector.as_deref());
             let emit = |batch: Vec<Alert>, alerts: &mut AlertSink| -> Result<(), PipelineError> {
                 for alert in batch {
+                    // After a crash the detector replays what it emitted
+                    // since the last index commit: an alert already
+                    // resolved does not open or grow again (its `resolved`
+                    // message is sent again; at-least-once).
+                    let concluded = alert.state != AlertState::Resolved
+                        && self.alert_store.lock().is_ok_and(|store| {
+                            store
+                                .get(&alert.alert_id)
+                                .is_some_and(|a| a.state == AlertState::Resolved)
+                        });
+                    if concluded {
+                        tracing::debug!(
+                            alert_id = %alert.alert_id,
+                            state = alert.state.as_str(),
+                            "not sent again: the alert was resolved before a restart"
+                        );
+                        continue;
+                    }
                     let json = serde_json::to_vec(&alert).map_err(|e| {
                         PipelineError::io("encoding an alert", std::io::Error::other(e))
                     })?;

@@ -168,7 +168,7 @@ fn a_real_prometheus_scrapes_a_running_pipeline() {
     let (_, rules) = support::get(&format!("{base}/api/v1/rules"));
     let groups = rules["data"]["groups"].as_array().unwrap();
     assert_eq!(groups[0]["name"], "yuqing", "{rules}");
-    assert_eq!(groups[0]["rules"].as_array().unwrap().len(), 9);
+    assert_eq!(groups[0]["rules"].as_array().unwrap().len(), 10);
     for r in groups[0]["rules"].as_array().unwrap() {
         assert_eq!(r["health"], "ok", "{r}");
     }

@@ -41,6 +41,17 @@ pub struct Args {
     /// (repeatable), as `[kafka.options]` would set it.
     #[arg(long = "option", value_name = "KEY=VALUE")]
     pub options: Vec<String>,
+    /// Where the broker keeps its data, as printed with the figures (e.g.
+    /// "tansu sqlite", "Kafka 3.7, 3 brokers, SSD"); the figures depend on
+    /// it and the Kafka protocol does not say (env TANSU_STORAGE, as
+    /// `scripts/kafka-broker.sh start` takes it).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        env = "TANSU_STORAGE",
+        default_value = "not stated"
+    )]
+    pub broker_storage: String,
 }
 
 fn produce(brokers: &str, topic: &str, jsonl: &[u8], rate: Option<f64>) -> anyhow::Result<f64> {
@@ -128,8 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let tmp = tempfile::tempdir().context("a temporary directory")?;
     eprintln!(
-        "yuqing bench kafka: {n} posts from {source}; brokers {}",
-        args.brokers
+        "yuqing bench kafka: {n} posts from {source}; brokers {} (storage: {})",
+        args.brokers, args.broker_storage
     );
 
     // 1. The `yuqing index` path on the same posts (the baseline).
@@ -230,6 +241,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or((None, None, None));
     let ms = |v: Option<u64>| v.map_or_else(|| "> 60000".to_string(), |v| v.to_string());
 
+    println!(
+        "brokers {} (storage: {})",
+        args.brokers, args.broker_storage
+    );
     println!("{:<64} {:>10} {:>9}", "path", "posts/s", "seconds");
     println!(
         "{:<64} {:>10.0} {:>9.2}",

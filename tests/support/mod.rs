@@ -44,8 +44,19 @@ pub fn tansu() -> PathBuf {
     })
 }
 
-/// A tansu broker on loopback with SQLite storage in its own directory, so
-/// that it can be stopped and started again with its data.
+/// The broker's storage: `YUQING_TANSU_STORAGE` (`sqlite`, the default, or
+/// `memory`) as a tansu storage URL and a name for messages.
+pub fn storage() -> (&'static str, &'static str) {
+    match std::env::var("YUQING_TANSU_STORAGE").as_deref() {
+        Ok("memory") => ("memory://tansu/", "tansu memory storage"),
+        Ok("sqlite") | Err(_) => ("sqlite://tansu.db", "tansu sqlite storage"),
+        Ok(other) => panic!("YUQING_TANSU_STORAGE must be sqlite or memory, got {other:?}"),
+    }
+}
+
+/// A tansu broker on loopback with its storage (SQLite unless
+/// `YUQING_TANSU_STORAGE` says otherwise) in its own directory, so that it
+/// can be stopped and started again with its data.
 pub struct Broker {
     pub port: u16,
     dir: tempfile::TempDir,
@@ -53,7 +64,19 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// A broker that passed the conformance check ([`conformance`], run
+    /// once per test process): a broker that does not fails every test
+    /// that starts one, saying why.
     pub fn start() -> Broker {
+        static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        if let Err(why) = CHECKED.get_or_init(conformance) {
+            panic!("{why}");
+        }
+        Broker::start_unchecked()
+    }
+
+    /// A broker, without the conformance check.
+    pub fn start_unchecked() -> Broker {
         let mut b = Broker {
             port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
@@ -78,7 +101,7 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", storage().0])
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -120,6 +143,137 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether the broker given to the tests is a fair stand-in for Kafka, on
+/// the two points the crash tests depend on:
+///
+/// 1. a fetch from an offset inside a record batch returns the batch that
+///    holds it, so that the consumer starts at that offset (a broker that
+///    answers with the next batch skips records on every resume);
+/// 2. a group member killed with SIGKILL loses its partitions within the
+///    session timeout, so that a replacement reads on.
+///
+/// `Err` names the broker and every point it failed.
+pub fn conformance() -> Result<(), String> {
+    let (_, name) = storage();
+    let binary = tansu();
+    let broker = Broker::start_unchecked();
+    let mut failed = Vec::new();
+    if let Err(e) = fetch_from_inside_a_batch(&broker) {
+        failed.push(e);
+    }
+    if let Err(e) = killed_member_loses_its_partitions(&broker) {
+        failed.push(e);
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the test broker ({} with {name}) does not honour the Kafka protocol, so the Kafka tests \
+         cannot be trusted:\n- {}\nUse a broker and storage that pass (YUQING_TANSU_STORAGE=sqlite, \
+         the default; see docs/config.md).",
+        binary.display(),
+        failed.join("\n- ")
+    ))
+}
+
+/// Batches of 100 records produced at once, read from offset 37.
+fn fetch_from_inside_a_batch(broker: &Broker) -> Result<(), String> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    broker.create_topic("conformance.fetch", 1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.brokers())
+        .set("linger.ms", "200")
+        .create()
+        .map_err(|e| format!("creating a producer: {e}"))?;
+    // Two batches of 100 (a flush between them), so that a broker that
+    // answers with the batch after the one asked for is seen doing so.
+    for batch in 0..2 {
+        for i in 0..100 {
+            let payload = format!("record {}", batch * 100 + i);
+            producer
+                .send(
+                    BaseRecord::<(), str>::to("conformance.fetch")
+                        .partition(0)
+                        .payload(&payload),
+                )
+                .map_err(|(e, _)| format!("producing: {e}"))?;
+        }
+        producer
+            .flush(Duration::from_secs(20))
+            .map_err(|e| format!("producing a batch: {e}"))?;
+    }
+    let c = consumer(&broker.brokers(), Some("conformance-fetch"));
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("conformance.fetch", 0, Offset::Offset(37))
+        .map_err(|e| e.to_string())?;
+    c.assign(&tpl).map_err(|e| format!("assigning: {e}"))?;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            return if m.offset() == 37 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a consumer assigned offset 37 of a 100-record batch received offset {} \
+                     first: a fetch inside a batch must return that batch, the records before \
+                     37 skipped by the client (records are lost on every resume)",
+                    m.offset()
+                ))
+            };
+        }
+    }
+    Err("a consumer assigned offset 37 of a 100-record batch received nothing in 20 s".into())
+}
+
+/// A `yuqing run` group member killed with SIGKILL; another member must
+/// have every partition within the session timeout (6 s in
+/// [`kafka_config`]) and a few seconds to rejoin.
+fn killed_member_loses_its_partitions(broker: &Broker) -> Result<(), String> {
+    const SESSION: Duration = Duration::from_secs(6);
+    const REJOIN: Duration = Duration::from_secs(6);
+    broker.create_topic("conformance.group", 3);
+    broker.create_topic("conformance.group.dlq", 1);
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = kafka_config(
+        dir.path(),
+        &broker.brokers(),
+        "conformance.group",
+        "conformance-group",
+    );
+    let run = Run::start_logging(&config, "info");
+    let start = Instant::now();
+    while !run.stderr().contains("partitions assigned") {
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err("a `yuqing run` member got no partitions within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run.kill9();
+    let killed = Instant::now();
+    let c = consumer(&broker.brokers(), Some("conformance-group"));
+    c.subscribe(&["conformance.group"])
+        .map_err(|e| format!("subscribing: {e}"))?;
+    while killed.elapsed() < SESSION + REJOIN + Duration::from_secs(30) {
+        let _ = c.poll(Duration::from_millis(100));
+        if c.assignment().map(|a| a.count()).unwrap_or(0) == 3 {
+            let took = killed.elapsed();
+            return if took <= SESSION + REJOIN {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a member killed with SIGKILL kept its partitions for {took:?}; \
+                     the session timeout is {SESSION:?} (allowed: {:?} with the rejoin)",
+                    SESSION + REJOIN
+                ))
+            };
+        }
+    }
+    Err(format!(
+        "a member killed with SIGKILL still held its partitions {:?} later (session timeout {SESSION:?})",
+        killed.elapsed()
+    ))
 }
 
 pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {

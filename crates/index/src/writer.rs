@@ -219,6 +219,15 @@ impl PostWriter {
         if let Some(p) = payload {
             prepared.set_payload(&p);
         }
+        if let Some(pause) = test_commit_pause() {
+            // For crash tests only: a window in which a kill lands inside
+            // the commit (segments written, not yet made the index's).
+            eprintln!(
+                "yuqing: index commit prepared; pausing {} ms before finishing it (YUQING_TEST_COMMIT_PAUSE_MS, for crash tests only)",
+                pause.as_millis()
+            );
+            std::thread::sleep(pause);
+        }
         let opstamp = prepared.commit()?;
         self.uncommitted = 0;
         self.first_uncommitted = None;
@@ -250,4 +259,18 @@ impl PostWriter {
         self.writer.wait_merging_threads()?;
         Ok(())
     }
+}
+
+/// `YUQING_TEST_COMMIT_PAUSE_MS`: a test-only hook (docs/config.md) that
+/// holds every index commit between its preparation and its end, and says
+/// so on stderr, so that a crash test can kill the process inside a commit.
+fn test_commit_pause() -> Option<Duration> {
+    static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        std::env::var("YUQING_TEST_COMMIT_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis)
+    })
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as RdError;
@@ -13,6 +13,13 @@ use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Statistics, Timestamp};
 
 use crate::KafkaError;
+
+/// `session.timeout.ms` unless `[kafka.options]` sets it.
+pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
+
+/// How often a source that holds no partitions looks at its topics' ends
+/// and its group's committed offsets.
+const STALL_CHECK: Duration = Duration::from_secs(5);
 
 /// A topic and a partition.
 pub type TopicPartition = (String, i32);
@@ -57,6 +64,16 @@ struct Shared {
     connected: AtomicBool,
     /// Partitions currently assigned.
     assigned: Mutex<Vec<TopicPartition>>,
+}
+
+/// Partitions assigned now (for the metrics as well).
+fn set_assigned(shared: &Shared, parts: Vec<TopicPartition>) {
+    yuqing_metrics::metrics()
+        .consumer_assigned
+        .set(parts.len() as i64);
+    if let Ok(mut a) = shared.assigned.lock() {
+        *a = parts;
+    }
 }
 
 /// Callbacks from librdkafka.
@@ -136,9 +153,7 @@ impl ConsumerContext for SourceContext {
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(%e, "assigning partitions failed");
                 }
-                if let Ok(mut a) = self.shared.assigned.lock() {
-                    *a = parts;
-                }
+                set_assigned(&self.shared, parts);
                 self.shared.connected.store(true, Ordering::Relaxed);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -146,16 +161,12 @@ impl ConsumerContext for SourceContext {
                 if let Err(e) = consumer.unassign() {
                     tracing::error!(%e, "unassigning partitions failed");
                 }
-                if let Ok(mut a) = self.shared.assigned.lock() {
-                    a.clear();
-                }
+                set_assigned(&self.shared, Vec::new());
             }
             other => {
                 tracing::error!(error = ?other, "rebalance failed");
                 let _ = consumer.unassign();
-                if let Ok(mut a) = self.shared.assigned.lock() {
-                    a.clear();
-                }
+                set_assigned(&self.shared, Vec::new());
             }
         }
     }
@@ -168,6 +179,17 @@ pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
     shared: Arc<Shared>,
     paused: bool,
+    topics: Vec<String>,
+    session_timeout: Duration,
+    /// When the last message was consumed (or the source started).
+    last_message: Instant,
+    /// Since when no partition has been held (`None`: some are).
+    unassigned_since: Option<Instant>,
+    /// The last look at the group's committed offsets while holding
+    /// nothing: when, and what they were.
+    last_check: Option<(Instant, HashMap<TopicPartition, i64>)>,
+    /// Why the source is stalled, as of the last check.
+    stalled: Option<String>,
 }
 
 impl KafkaSource {
@@ -192,7 +214,16 @@ impl KafkaSource {
             // when data arrives (ten idle fetches a second cost nothing).
             .set("fetch.wait.max.ms", "100")
             // Consumer lag for the metrics.
-            .set("statistics.interval.ms", "5000");
+            .set("statistics.interval.ms", "5000")
+            // A member that dies (kill -9, a lost host) keeps its
+            // partitions until the group coordinator has missed its
+            // heartbeats for the session timeout: librdkafka's 45 s default
+            // would leave them unread that long after a crash. 6 s is the
+            // least brokers accept by default (group.min.session.timeout.ms);
+            // heartbeats come from librdkafka's own thread, so slow batches
+            // do not delay them.
+            .set("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS.to_string())
+            .set("heartbeat.interval.ms", "1000");
         for (k, v) in &settings.options {
             config.set(k, v);
         }
@@ -210,10 +241,23 @@ impl KafkaSource {
         consumer.subscribe(&topics).map_err(|e| {
             KafkaError::new(format!("subscribing to {}", settings.topics.join(", ")), e)
         })?;
+        let session_timeout = settings
+            .options
+            .get("session.timeout.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(DEFAULT_SESSION_TIMEOUT_MS);
+        yuqing_metrics::metrics().consumer_assigned.set(0);
+        yuqing_metrics::metrics().consumer_stalled.set(0);
         Ok(KafkaSource {
             consumer,
             shared,
             paused: false,
+            topics: settings.topics.clone(),
+            session_timeout: Duration::from_millis(session_timeout),
+            last_message: Instant::now(),
+            unassigned_since: Some(Instant::now()),
+            last_check: None,
+            stalled: None,
         })
     }
 
@@ -246,7 +290,113 @@ impl KafkaSource {
             }
             wait = Duration::ZERO;
         }
+        if !out.is_empty() {
+            self.last_message = Instant::now();
+        }
+        yuqing_metrics::metrics()
+            .consumer_last_message_age
+            .set(self.last_message.elapsed().as_secs() as i64);
         out
+    }
+
+    /// Why the source is stalled, or `None`: it has held no partitions for
+    /// longer than the session timeout while its topics have messages past
+    /// the group's committed offsets, and those offsets did not move since
+    /// the previous look (every 5 s), so no other member reads them either
+    /// (e.g. a killed member still holds them). A member left without
+    /// partitions because the group has more members than partitions is
+    /// not stalled: the others commit. Also sets `yuqing_consumer_stalled`.
+    pub fn stalled(&mut self) -> Option<String> {
+        let held = !self.assigned().is_empty();
+        if held {
+            self.unassigned_since = None;
+            self.last_check = None;
+            self.set_stalled(None);
+            return None;
+        }
+        let since = *self.unassigned_since.get_or_insert_with(Instant::now);
+        if since.elapsed() <= self.session_timeout {
+            self.set_stalled(None);
+            return None;
+        }
+        if self
+            .last_check
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < STALL_CHECK)
+        {
+            return self.stalled.clone();
+        }
+        let Some((unread, committed)) = self.unread() else {
+            // The cluster does not answer: readiness says so already.
+            self.last_check = None;
+            self.set_stalled(None);
+            return None;
+        };
+        let unmoved = self
+            .last_check
+            .as_ref()
+            .is_some_and(|(_, before)| *before == committed);
+        let why = (unread > 0 && unmoved).then(|| {
+            format!(
+                "the Kafka source has held no partitions for {} s (session timeout {} s) while \
+                 {unread} messages of {} wait unread and the group's committed offsets do not \
+                 move (a dead member still holding them?)",
+                since.elapsed().as_secs(),
+                self.session_timeout.as_secs(),
+                self.topics.join(", ")
+            )
+        });
+        self.last_check = Some((Instant::now(), committed));
+        self.set_stalled(why);
+        self.stalled.clone()
+    }
+
+    fn set_stalled(&mut self, why: Option<String>) {
+        if why.is_some() != self.stalled.is_some() {
+            match &why {
+                Some(w) => tracing::warn!("{w}: not ready (/readyz 503)"),
+                None => tracing::info!("the Kafka source reads again: ready"),
+            }
+        }
+        yuqing_metrics::metrics()
+            .consumer_stalled
+            .set(i64::from(why.is_some()));
+        self.stalled = why;
+    }
+
+    /// Messages past the group's committed offsets (the partition's start
+    /// where none is committed) over every partition of the topics, and the
+    /// committed offsets; `None` when the cluster does not answer.
+    fn unread(&self) -> Option<(i64, HashMap<TopicPartition, i64>)> {
+        let timeout = Duration::from_secs(2);
+        let mut tpl = TopicPartitionList::new();
+        for topic in &self.topics {
+            let metadata = self.consumer.fetch_metadata(Some(topic), timeout).ok()?;
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    tpl.add_partition(t.name(), p.id());
+                }
+            }
+        }
+        let got = self.consumer.committed_offsets(tpl.clone(), timeout).ok()?;
+        let mut unread = 0;
+        let mut committed = HashMap::new();
+        for e in tpl.elements() {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(e.topic(), e.partition(), timeout)
+                .ok()?;
+            let at = match got
+                .find_partition(e.topic(), e.partition())
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(o)) => o.max(low),
+                _ => low,
+            };
+            unread += (high - at).max(0);
+            committed.insert((e.topic().to_string(), e.partition()), at);
+        }
+        Some((unread, committed))
     }
 
     /// Commits next offsets to Kafka and makes them the start of any later

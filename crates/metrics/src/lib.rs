@@ -83,6 +83,15 @@ pub struct Metrics {
     /// `yuqing_consumer_lag{topic, partition}`: messages behind the
     /// partition's end.
     pub consumer_lag: IntGaugeVec,
+    /// `yuqing_consumer_assigned_partitions`: partitions the Kafka source
+    /// holds now.
+    pub consumer_assigned: IntGauge,
+    /// `yuqing_consumer_last_message_age_seconds`: since the last message
+    /// was consumed (since the source started, before the first).
+    pub consumer_last_message_age: IntGauge,
+    /// `yuqing_consumer_stalled`: 1 while the source holds no partitions
+    /// and its topics have messages no group member reads.
+    pub consumer_stalled: IntGauge,
     /// `yuqing_alerts_total{category, level, state}`: alert messages.
     pub alerts: IntCounterVec,
     /// `yuqing_alerts_open`: alerts open now.
@@ -181,6 +190,18 @@ impl Metrics {
                 "Messages between the consumer's position and the end of the partition (librdkafka statistics).",
                 &["topic", "partition"],
             ),
+            consumer_assigned: gauge(
+                "yuqing_consumer_assigned_partitions",
+                "Partitions the Kafka source holds now.",
+            ),
+            consumer_last_message_age: gauge(
+                "yuqing_consumer_last_message_age_seconds",
+                "Seconds since the Kafka source consumed its last message (since it started, before the first).",
+            ),
+            consumer_stalled: gauge(
+                "yuqing_consumer_stalled",
+                "1 while the Kafka source has held no partitions for longer than the session timeout and its topics have unread messages whose committed offsets do not move.",
+            ),
             alerts: counter_vec(
                 "yuqing_alerts_total",
                 "Alert messages emitted, by category, level and state (open, update, resolved).",
@@ -238,6 +259,9 @@ impl Metrics {
             Box::new(self.index_documents.clone()),
             Box::new(self.index_segments.clone()),
             Box::new(self.consumer_lag.clone()),
+            Box::new(self.consumer_assigned.clone()),
+            Box::new(self.consumer_last_message_age.clone()),
+            Box::new(self.consumer_stalled.clone()),
             Box::new(self.alerts.clone()),
             Box::new(self.alerts_open.clone()),
             Box::new(self.late_posts.clone()),
@@ -341,7 +365,7 @@ mod tests {
             "yuqing_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
-        assert_eq!(m.names().len(), 23);
+        assert_eq!(m.names().len(), 26);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
         }

@@ -13,7 +13,7 @@ use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
 use yuqing_metrics::metrics;
 use yuqing_model::{Post, ScoredPost, Timestamp};
-use yuqing_spike::{Alert, AlertStore, Detector};
+use yuqing_spike::{Alert, AlertState, AlertStore, Detector};
 use yuqing_text::Analyzed;
 
 use crate::PipelineError;
@@ -31,6 +31,8 @@ const PAUSE_AFTER: Duration = Duration::from_secs(1);
 pub struct Health {
     connected: AtomicBool,
     draining: AtomicBool,
+    /// Why the source reads nothing although messages wait.
+    stalled: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -41,6 +43,9 @@ impl Health {
         }
         if !self.connected.load(Ordering::Relaxed) {
             return Err("the source is not reachable (Kafka brokers down?)".into());
+        }
+        if let Some(why) = self.stalled.lock().ok().and_then(|s| s.clone()) {
+            return Err(why);
         }
         Ok(())
     }
@@ -376,6 +381,10 @@ impl Pipeline {
                         let connected = source.connected();
                         health.connected.store(connected, Ordering::Relaxed);
                         reachable.update(connected, brokers.as_deref().unwrap_or("-"));
+                        let stalled = if connected { source.stalled() } else { None };
+                        if let Ok(mut s) = health.stalled.lock() {
+                            *s = stalled;
+                        }
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
@@ -505,6 +514,24 @@ impl Pipeline {
             let mut snapshots = SnapshotDir::new(&cfg.data_dir, positions.detector.as_deref());
             let emit = |batch: Vec<Alert>, alerts: &mut AlertSink| -> Result<(), PipelineError> {
                 for alert in batch {
+                    // After a crash the detector replays what it emitted
+                    // since the last index commit: an alert already
+                    // resolved does not open or grow again (its `resolved`
+                    // message is sent again; at-least-once).
+                    let concluded = alert.state != AlertState::Resolved
+                        && self.alert_store.lock().is_ok_and(|store| {
+                            store
+                                .get(&alert.alert_id)
+                                .is_some_and(|a| a.state == AlertState::Resolved)
+                        });
+                    if concluded {
+                        tracing::debug!(
+                            alert_id = %alert.alert_id,
+                            state = alert.state.as_str(),
+                            "not sent again: the alert was resolved before a restart"
+                        );
+                        continue;
+                    }
                     let json = serde_json::to_vec(&alert).map_err(|e| {
                         PipelineError::io("encoding an alert", std::io::Error::other(e))
                     })?;

@@ -75,6 +75,11 @@ pub trait Source: Send {
     fn committed(&mut self, positions: &Positions, last: bool);
     /// Whether the source is reachable (always true for a file).
     fn connected(&mut self) -> bool;
+    /// Why the source reads nothing although there is something to read
+    /// (a Kafka source left without partitions); `None` for a file.
+    fn stalled(&mut self) -> Option<String> {
+        None
+    }
     /// Leaves cleanly.
     fn close(self: Box<Self>);
 }
@@ -318,6 +323,10 @@ impl Source for KafkaTopics {
             self.source.check_connection(Duration::from_millis(500));
         }
         self.source.connected()
+    }
+
+    fn stalled(&mut self) -> Option<String> {
+        self.source.stalled()
     }
 
     fn close(self: Box<Self>) {

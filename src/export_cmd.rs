@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use yuqing_index::PostIndex;
 use yuqing_server::export::RowWriter;
 
 /// Arguments of `yuqing export`.
@@ -24,30 +23,8 @@ pub struct Args {
     /// Write here instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Only posts flagged with this category id.
-    #[arg(long)]
-    pub category: Option<String>,
-    /// Only posts mentioning this region (a name or alias from the gazetteer).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Only posts from this platform.
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Posts at or after this time (RFC 3339 or epoch).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Posts before this time.
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Minimum score (of --category if given, else of the best category).
-    #[arg(long)]
-    pub min_score: Option<String>,
-    /// Minimum level: blue, yellow, orange, red.
-    #[arg(long)]
-    pub level: Option<String>,
-    /// time (newest first, the default), relevance or score.
-    #[arg(long)]
-    pub sort: Option<String>,
+    #[command(flatten)]
+    pub filters: crate::search_cmd::Filters,
     /// Display zone of CSV times, ±HH:MM.
     #[arg(long, default_value = "+08:00")]
     pub timezone: String,
@@ -60,31 +37,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let offset_secs = yuqing_model::parse_utc_offset(&args.timezone)
         .map_err(|e| crate::usage(format!("--timezone {e}")))?;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
-    let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
-        .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
-    {
-        let lexicon = std::sync::Arc::clone(&lexicon);
-        index.set_query_fields(std::sync::Arc::new(move |field: &str, value: &str| {
-            yuqing_server::params::query_field(field, value, &lexicon)
-        }));
-    }
+    let index = crate::search_cmd::open_index(&args.data_dir, &lexicon)?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("q", &args.query);
     query.append_pair("format", &args.format);
-    for (k, v) in [
-        ("category", &args.category),
-        ("region", &args.region),
-        ("platform", &args.platform),
-        ("from", &args.from),
-        ("to", &args.to),
-        ("min_score", &args.min_score),
-        ("level", &args.level),
-        ("sort", &args.sort),
-    ] {
-        if let Some(v) = v {
-            query.append_pair(k, v);
-        }
-    }
+    args.filters.append_to(&mut query);
     let (req, format) = yuqing_server::params::export(Some(&query.finish()), &lexicon)
         .map_err(|e| crate::usage(e.to_string().replace("parameter `", "option `--")))?;
     let sink: Box<dyn Write> = match &args.output {

@@ -745,22 +745,7 @@ impl Detector {
             alert.emitted_regions = shown.tally.regions_with(thresholds.update_region_reports);
             out.push(message(&key, &shown, AlertState::Open, bucket_ms, &now));
             state.alert = Some(alert);
-            // The related keys' reports since the start are this
-            // incident's.
-            let related: Vec<Key> = self
-                .keys
-                .keys()
-                .filter(|k| *k != &key && self.is_related(k, &key))
-                .cloned()
-                .collect();
-            for r in related {
-                if let Some(s) = self.keys.get_mut(&r) {
-                    for c in s.closed.iter_mut().filter(|c| c.bucket >= start) {
-                        c.absorbed = true;
-                    }
-                }
-            }
-            self.alerting.insert(key);
+            self.mark_open(key, start);
         }
         out
     }
@@ -1179,24 +1164,29 @@ impl Detector {
                 .regions_with(open_thresholds.update_region_reports);
             out.push(message(&key, &alert, AlertState::Open, bucket_ms, &now));
             state.alert = Some(alert);
-            // The related keys' reports since the start are this
-            // incident's: they do not open another alert later.
-            let related: Vec<Key> = self
-                .keys
-                .keys()
-                .filter(|k| *k != &key && self.is_related(k, &key))
-                .cloned()
-                .collect();
-            for r in related {
-                if let Some(s) = self.keys.get_mut(&r) {
-                    for c in s.closed.iter_mut().filter(|c| c.bucket >= start) {
-                        c.absorbed = true;
-                    }
-                }
-            }
-            self.alerting.insert(key);
+            self.mark_open(key, start);
         }
         out
+    }
+
+    /// Records that `key` has an alert open from bucket `start`: the
+    /// related keys' reports since then are this incident's, and do not
+    /// open another alert later.
+    fn mark_open(&mut self, key: Key, start: i64) {
+        let related: Vec<Key> = self
+            .keys
+            .keys()
+            .filter(|k| *k != &key && self.is_related(k, &key))
+            .cloned()
+            .collect();
+        for r in related {
+            if let Some(s) = self.keys.get_mut(&r) {
+                for c in s.closed.iter_mut().filter(|c| c.bucket >= start) {
+                    c.absorbed = true;
+                }
+            }
+        }
+        self.alerting.insert(key);
     }
 
     /// A burst test passed for a key related to `key`, whose alert is

@@ -83,26 +83,7 @@ pub struct Args {
 
 /// Parses `+08:00`, `-05:30`, `Z`, `UTC` into seconds east of UTC.
 fn parse_offset(s: &str) -> anyhow::Result<i32> {
-    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
-        return Ok(0);
-    }
-    let bad = || {
-        crate::usage(format!(
-            "--timezone `{s}`: expected an offset like +08:00, -05:00 or UTC"
-        ))
-    };
-    let (sign, rest) = match s.as_bytes().first() {
-        Some(b'+') => (1, &s[1..]),
-        Some(b'-') => (-1, &s[1..]),
-        _ => return Err(bad()),
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let h: i32 = h.parse().map_err(|_| bad())?;
-    let m: i32 = m.parse().map_err(|_| bad())?;
-    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
-        return Err(bad());
-    }
-    Ok(sign * (h * 3600 + m * 60))
+    yuqing_model::parse_utc_offset(s).map_err(|e| crate::usage(format!("--timezone {e}")))
 }
 
 /// A post from a JSON record with the configured field names, through

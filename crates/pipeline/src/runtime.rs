@@ -512,12 +512,20 @@ impl Pipeline {
             let mut lexicon_generation = self.lexicon.generation();
             let index_timer = metrics().stage_duration.with_label_values(&["index"]);
             let mut snapshots = SnapshotDir::new(&cfg.data_dir, positions.detector.as_deref());
-            let emit = |batch: Vec<Alert>, alerts: &mut AlertSink| -> Result<(), PipelineError> {
+            // Alerts handed to the sink since its last flush: recorded
+            // (for the API, and as delivered) once the flush is done.
+            let mut unrecorded: Vec<Alert> = Vec::new();
+            let emit = |batch: Vec<Alert>,
+                        alerts: &mut AlertSink,
+                        unrecorded: &mut Vec<Alert>|
+             -> Result<(), PipelineError> {
                 for alert in batch {
                     // After a crash the detector replays what it emitted
-                    // since the last index commit: an alert already
-                    // resolved does not open or grow again (its `resolved`
-                    // message is sent again; at-least-once).
+                    // since the last index commit: an alert whose
+                    // `resolved` was delivered does not open or grow again
+                    // (its `resolved` message is sent again; at-least-once).
+                    // The store holds only what a flush delivered, so what
+                    // was lost with the crash is sent again.
                     let concluded = alert.state != AlertState::Resolved
                         && self.alert_store.lock().is_ok_and(|store| {
                             store
@@ -556,11 +564,7 @@ impl Pipeline {
                         window_secs = alert.window_secs.unwrap_or(0),
                         "alert"
                     );
-                    if let Ok(mut store) = self.alert_store.lock()
-                        && let Err(e) = store.record(&alert)
-                    {
-                        tracing::warn!(error = %e, "could not record an alert for the API");
-                    }
+                    unrecorded.push(alert);
                 }
                 Ok(())
             };
@@ -568,11 +572,19 @@ impl Pipeline {
                           positions: &Positions,
                           pending_ts: &mut Vec<i64>,
                           dead_letters: &mut DeadLetters,
-                          alerts: &mut AlertSink|
+                          alerts: &mut AlertSink,
+                          unrecorded: &mut Vec<Alert>|
              -> Result<(), PipelineError> {
                 let started = Instant::now();
                 dead_letters.flush()?;
                 alerts.flush()?;
+                if let Ok(mut store) = self.alert_store.lock() {
+                    for alert in unrecorded.drain(..) {
+                        if let Err(e) = store.record(&alert) {
+                            tracing::warn!(error = %e, "could not record an alert for the API");
+                        }
+                    }
+                }
                 writer.commit_with_payload(Some(positions.to_payload()))?;
                 let m = metrics();
                 m.commit_duration.observe(started.elapsed().as_secs_f64());
@@ -666,7 +678,7 @@ impl Pipeline {
                             let due = d.tick(Timestamp::now().as_millis());
                             if !due.is_empty() {
                                 detector_dirty = true;
-                                emit(due, &mut alerts)?;
+                                emit(due, &mut alerts, &mut unrecorded)?;
                                 pending += 1;
                                 first_pending.get_or_insert_with(Instant::now);
                             }
@@ -682,7 +694,7 @@ impl Pipeline {
                     metrics().alerts_open.set(d.open_alerts() as i64);
                     if !due.is_empty() {
                         detector_dirty = true;
-                        emit(due, &mut alerts)?;
+                        emit(due, &mut alerts, &mut unrecorded)?;
                         pending += 1;
                         first_pending.get_or_insert_with(Instant::now);
                     }
@@ -701,6 +713,7 @@ impl Pipeline {
                         &mut pending_ts,
                         &mut dead_letters,
                         &mut alerts,
+                        &mut unrecorded,
                     ) {
                         match e {
                             // Sinks that cannot deliver: keep the offsets
@@ -736,7 +749,7 @@ impl Pipeline {
             if let Some(d) = detector.as_mut() {
                 // A file read to its end: every bucket is complete.
                 if ended.load(Ordering::Relaxed) {
-                    emit(d.finish(), &mut alerts)?;
+                    emit(d.finish(), &mut alerts, &mut unrecorded)?;
                 }
                 if detector_dirty {
                     positions.detector = Some(snapshots.write(d)?);
@@ -750,6 +763,7 @@ impl Pipeline {
                     &mut pending_ts,
                     &mut dead_letters,
                     &mut alerts,
+                    &mut unrecorded,
                 )?;
                 snapshots.committed(positions.detector.as_deref());
             }

@@ -726,9 +726,23 @@ fn five_kills_at_random_moments_lose_and_duplicate_nothing() {
         let (status, body) = run.get(&format!("/api/v1/posts/{id}"));
         assert_eq!(status, 200, "{id}: {body}");
     }
-    // The alerts are out once the stream is read: wait for the topic to
-    // stop growing.
-    std::thread::sleep(Duration::from_secs(2));
+    // The detector's clock starts once the partitions have been heard from
+    // for a while (PARTITION_IDLE, 10 s after the first message of a run):
+    // every run above may have been killed before it moved, so the burst's
+    // alert may first open now, and resolve once the clock passes it. Give
+    // it that time (most runs see open, updates and resolved; what is on
+    // the topic is checked below either way).
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let (_, body) = run.get("/api/v1/alerts");
+        if body["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["state"] == "resolved"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert!(run.terminate().success());
     assert_eq!(
         committed_offsets(&broker.brokers(), "g-crash", "posts", 1),
@@ -755,8 +769,9 @@ fn five_kills_at_random_moments_lose_and_duplicate_nothing() {
     // No alert goes back: nothing but `resolved` after an alert's
     // `resolved`.
     let alerts = read_all(&broker.brokers(), "alerts", 1, in_topic("alerts", 1));
-    // Whether the burst's alert is on the topic after the crashes varies
-    // from run to run (not explained yet); what is there must not go back.
+    // What is there must not go back. (In one run of many the burst's
+    // alert had not resolved a minute after the last restart; not explained
+    // yet, so its presence is not required.)
     eprintln!("crash cycles: {} alert messages", alerts.len());
     let mut resolved = std::collections::HashSet::new();
     for (payload, _) in &alerts {

@@ -272,6 +272,9 @@ impl Post {
 
     /// Like [`Post::from_json_with`], for text already known to be UTF-8.
     pub fn from_json_str_with(s: &str, options: &ParseOptions) -> Result<Post, PostError> {
+        // A byte-order mark is how some Windows tools start UTF-8 text;
+        // it is not part of the JSON.
+        let s = s.strip_prefix('\u{feff}').unwrap_or(s);
         let found = match s.trim_start().as_bytes().first() {
             Some(b'{') => None,
             Some(b'[') => Some("an array"),
@@ -557,6 +560,20 @@ mod tests {
             Post::from_json(bad).unwrap_err(),
             PostError::InvalidUtf8 { offset: 18 }
         );
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_json() {
+        let p =
+            Post::from_json("\u{feff}{\"id\":\"a\",\"text\":\"t\",\"ts\":1}".as_bytes()).unwrap();
+        assert_eq!((p.id.as_str(), p.text.as_str()), ("a", "t"));
+        // Only at the start: inside a value it stays, elsewhere it is malformed.
+        let p =
+            Post::from_json("{\"id\":\"a\",\"text\":\"\u{feff}t\",\"ts\":1}".as_bytes()).unwrap();
+        assert_eq!(p.text, "\u{feff}t");
+        let e = Post::from_json("{\"id\":\"a\",\u{feff}\"text\":\"t\",\"ts\":1}".as_bytes())
+            .unwrap_err();
+        assert_eq!(e.reason(), "malformed_json", "{e}");
     }
 
     #[test]

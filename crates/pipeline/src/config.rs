@@ -1116,12 +1116,19 @@ mod tests {
     #[test]
     fn every_kind_points_at_its_own_unknown_key() {
         for t in TAGGED {
+            let base = if t.section == "source" {
+                "data_dir = \"d\"\n"
+            } else {
+                FILE_SOURCE
+            };
+            // The kinds listed are the enum's.
+            let e = parse(&format!("{base}[{}]\nkind = \"zz\"\n", t.section)).unwrap_err();
+            let mut expected: Vec<&str> = e.message.split('`').skip(5).step_by(2).collect();
+            let mut kinds = t.kinds.to_vec();
+            expected.sort_unstable();
+            kinds.sort_unstable();
+            assert_eq!(expected, kinds, "{e}");
             for kind in t.kinds {
-                let base = if t.section == "source" {
-                    "data_dir = \"d\"\n"
-                } else {
-                    FILE_SOURCE
-                };
                 let text = format!("{base}[{}]\nkind = \"{kind}\"\nbogus = 1\n", t.section);
                 let e = parse(&text).unwrap_err();
                 assert_eq!(e.line, Some(text.lines().count()), "{text}\n{e}");

@@ -112,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A watchdog: once stopping, the pipeline has `shutdown_timeout_secs`.
     {
         let stop = Arc::clone(&stop);
-        let timeout = Duration::from_secs(config.runtime.shutdown_timeout_secs);
+        let timeout = config.runtime.shutdown_timeout;
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
@@ -199,8 +199,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The connection limits of `[http]`.
 fn http_limits(http: &yuqing_pipeline::config::HttpConfig) -> anyhow::Result<Limits> {
     Limits::new(
-        http.header_read_timeout_secs,
-        http.idle_timeout_secs,
+        http.header_read_timeout.as_secs(),
+        http.idle_timeout.as_secs(),
         http.max_connections,
     )
     .map_err(|e| anyhow::anyhow!("http.{e}"))

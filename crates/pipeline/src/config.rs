@@ -1,21 +1,90 @@
 //! Pipeline configuration: a TOML file, every key documented in
-//! `docs/config.md`. Unknown keys are errors naming the key; relative
-//! paths are relative to the configuration file; a few environment
-//! variables override keys (see [`ENV_OVERRIDES`]).
+//! `docs/config.md`, read into typed sections and checked once, at load.
+//!
+//! - Unknown keys are errors naming the key and its line.
+//! - A section with a `kind` (`[source]`, `[dead_letter]`, `[alerts]`) is an
+//!   enum tagged by `kind`: each kind has its own struct, which accepts its
+//!   own keys only.
+//! - Durations are [`Duration`]s; the keys keep their unit
+//!   (`commit_interval_ms`, `shutdown_timeout_secs`).
+//! - Relative paths are relative to the configuration file.
+//! - Environment variables override keys (the [`ENV_OVERRIDES`] table).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+use yuqing_index::AuthorPolicy;
 
-/// Environment variables that override configuration keys, applied after
-/// the file is read.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("YUQING_DATA_DIR", "data_dir"),
-    ("YUQING_HTTP_ADDR", "http.addr"),
-    ("YUQING_KAFKA_BROKERS", "kafka.brokers"),
-    ("YUQING_LOG_FORMAT", "log.format"),
+/// An environment variable that overrides a configuration key after the
+/// file is read (an empty value is ignored).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvOverride {
+    /// The variable.
+    pub var: &'static str,
+    /// The key it overrides.
+    pub key: &'static str,
+    /// Sets the key to the variable's value; the error says what was
+    /// expected.
+    apply: fn(&mut PipelineConfig, String) -> Result<(), String>,
+}
+
+/// The environment variables that override configuration keys, applied in
+/// this order after the file is read (before relative paths are resolved
+/// and the whole is checked).
+pub const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride {
+        var: "YUQING_DATA_DIR",
+        key: "data_dir",
+        apply: |c, v| {
+            c.data_dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    EnvOverride {
+        var: "YUQING_HTTP_ADDR",
+        key: "http.addr",
+        apply: |c, v| {
+            c.http.addr = v;
+            Ok(())
+        },
+    },
+    EnvOverride {
+        var: "YUQING_KAFKA_BROKERS",
+        key: "kafka.brokers",
+        apply: set_kafka_brokers,
+    },
+    EnvOverride {
+        var: "YUQING_LOG_FORMAT",
+        key: "log.format",
+        apply: |c, v| {
+            c.log.format = v.parse()?;
+            Ok(())
+        },
+    },
 ];
+
+/// `YUQING_KAFKA_BROKERS`: sets `kafka.brokers`, and creates `[kafka]` if
+/// absent.
+fn set_kafka_brokers(config: &mut PipelineConfig, brokers: String) -> Result<(), String> {
+    match &mut config.kafka {
+        Some(k) => k.brokers = brokers,
+        None => {
+            config.kafka = Some(KafkaConfig {
+                brokers,
+                client_id: default_client_id(),
+                options: BTreeMap::new(),
+            })
+        }
+    }
+    Ok(())
+}
 
 /// A configuration error: where and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,22 +196,37 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// `[source]`.
+/// `[source]`: where posts come from, by `kind`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// `kind = "file"`: a JSONL file.
+    File(FileSourceConfig),
+    /// `kind = "kafka"`: Kafka topics, as a consumer group.
+    Kafka(KafkaSourceConfig),
+}
+
+/// `[source]` with `kind = "file"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// `file` or `kafka`.
-    pub kind: SourceKind,
-    /// file: the JSONL file.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// file: keep reading as the file grows (like `tail -f`).
+pub struct FileSourceConfig {
+    /// The JSONL file.
+    pub path: PathBuf,
+    /// Keep reading as the file grows (like `tail -f`).
     #[serde(default)]
     pub follow: bool,
-    /// kafka: topics to consume.
-    #[serde(default)]
+    /// Messages per batch handed to the workers.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+/// `[source]` with `kind = "kafka"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Topics to consume (at least one).
     pub topics: Vec<String>,
-    /// kafka: consumer group.
+    /// Consumer group.
     #[serde(default = "default_group")]
     pub group_id: String,
     /// Messages per batch handed to the workers.
@@ -157,14 +241,41 @@ fn default_batch() -> usize {
     512
 }
 
-/// Source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Source kinds, for labels and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     /// A JSONL file.
     File,
     /// Kafka topics, as a consumer group.
     Kafka,
+}
+
+impl SourceConfig {
+    /// Which kind of source.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceConfig::File(_) => SourceKind::File,
+            SourceConfig::Kafka(_) => SourceKind::Kafka,
+        }
+    }
+
+    /// Messages per batch handed to the workers.
+    pub fn batch_size(&self) -> usize {
+        match self {
+            SourceConfig::File(f) => f.batch_size,
+            SourceConfig::Kafka(k) => k.batch_size,
+        }
+    }
+
+    /// Deserializes the keys of one kind (the table without `kind`) into
+    /// that kind's struct, for errors that point at the key.
+    fn check_keys(kind: &str, keys: toml::de::Deserializer<'_>) -> Result<(), toml::de::Error> {
+        match kind {
+            "file" => keys_of::<FileSourceConfig>(keys),
+            "kafka" => keys_of::<KafkaSourceConfig>(keys),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `[kafka]`.
@@ -190,32 +301,34 @@ fn default_client_id() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
-    /// Commit when the oldest uncommitted post is this old, in ms: how long
-    /// a post may wait before it is searchable.
-    #[serde(default = "default_commit_ms")]
-    pub commit_interval_ms: u64,
+    /// Commit when the oldest uncommitted post is this old: how long a post
+    /// may wait before it is searchable (`commit_interval_ms`).
+    #[serde(
+        rename = "commit_interval_ms",
+        default = "default_commit_interval",
+        deserialize_with = "millis"
+    )]
+    pub commit_interval: Duration,
     /// Commit after this many posts.
     #[serde(default = "default_commit_docs")]
     pub commit_docs: usize,
     /// Delete posts older than this many days (0: keep everything).
     #[serde(default)]
     pub retention_days: u32,
-    /// `pseudonymise`, `raw` or `drop`.
-    #[serde(default = "default_authors")]
-    pub authors: String,
+    /// What the index keeps of authors: `pseudonymise` (the default),
+    /// `raw` or `drop`.
+    #[serde(default, deserialize_with = "author_policy")]
+    pub authors: AuthorPolicy,
     /// tantivy's indexing memory, MiB.
     #[serde(default = "default_memory")]
     pub writer_memory_mib: usize,
 }
 
-fn default_commit_ms() -> u64 {
-    1000
+fn default_commit_interval() -> Duration {
+    Duration::from_millis(1000)
 }
 fn default_commit_docs() -> usize {
     50_000
-}
-fn default_authors() -> String {
-    "pseudonymise".into()
 }
 fn default_memory() -> usize {
     256
@@ -224,95 +337,172 @@ fn default_memory() -> usize {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            commit_interval_ms: default_commit_ms(),
+            commit_interval: default_commit_interval(),
             commit_docs: default_commit_docs(),
             retention_days: 0,
-            authors: default_authors(),
+            authors: AuthorPolicy::default(),
             writer_memory_mib: default_memory(),
         }
     }
 }
 
-/// `[dead_letter]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadLetterConfig {
-    /// `log` (stderr), `file` (JSONL) or `kafka` (a topic).
-    #[serde(default = "default_dlq_kind")]
-    pub kind: SinkKind,
-    /// kafka: the topic.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// file: the JSONL file (appended to).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
+/// `index.authors`, named in its error.
+fn author_policy<'de, D: Deserializer<'de>>(d: D) -> Result<AuthorPolicy, D::Error> {
+    let value = String::deserialize(d)?;
+    match value.as_str() {
+        "pseudonymise" => Ok(AuthorPolicy::Pseudonymise),
+        "raw" => Ok(AuthorPolicy::Raw),
+        "drop" => Ok(AuthorPolicy::Drop),
+        _ => Err(D::Error::custom(format!(
+            "`index.authors` must be pseudonymise, raw or drop, got `{value}`"
+        ))),
+    }
 }
 
-fn default_dlq_kind() -> SinkKind {
-    SinkKind::Log
+/// A duration given in milliseconds.
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+/// A duration given in seconds.
+fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
+}
+
+/// A kind that takes no keys of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+/// A sink writing JSON lines to a file (`kind = "file"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    /// The JSONL file (appended to).
+    pub path: PathBuf,
+}
+
+/// A sink writing to a Kafka topic (`kind = "kafka"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// The topic.
+    pub topic: String,
+}
+
+/// `[dead_letter]`: where messages that are not valid posts go, by `kind`
+/// (`log` when the section or its `kind` is absent).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadLetterConfig {
+    /// One line per message on stderr, via the log.
+    Log(NoOptions),
+    /// JSON lines appended to a file.
+    File(FileSinkConfig),
+    /// A Kafka topic.
+    Kafka(KafkaSinkConfig),
+    /// Nowhere.
+    None(NoOptions),
 }
 
 impl Default for DeadLetterConfig {
     fn default() -> Self {
-        DeadLetterConfig {
-            kind: SinkKind::Log,
-            topic: None,
-            path: None,
+        DeadLetterConfig::Log(NoOptions {})
+    }
+}
+
+impl DeadLetterConfig {
+    /// See [`SourceConfig::check_keys`].
+    fn check_keys(kind: &str, keys: toml::de::Deserializer<'_>) -> Result<(), toml::de::Error> {
+        match kind {
+            "log" | "none" => keys_of::<NoOptions>(keys),
+            "file" => keys_of::<FileSinkConfig>(keys),
+            "kafka" => keys_of::<KafkaSinkConfig>(keys),
+            _ => Ok(()),
         }
     }
 }
 
-/// `[alerts]`.
+/// `[alerts]`: where alerts go, by `kind` (`stdout` when the section or its
+/// `kind` is absent); every kind takes `keep`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertsConfig {
+    /// JSON lines on stdout.
+    Stdout(AlertsOptions),
+    /// One line per alert on stderr, via the log.
+    Log(AlertsOptions),
+    /// JSON lines appended to a file.
+    File(FileAlertsConfig),
+    /// A Kafka topic, keyed by `alert_id`.
+    Kafka(KafkaAlertsConfig),
+    /// Nowhere.
+    None(AlertsOptions),
+}
+
+/// `[alerts]` keys of every kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AlertsConfig {
-    /// `stdout`, `file`, `kafka` or `none`.
-    #[serde(default = "default_alerts_kind")]
-    pub kind: SinkKind,
-    /// kafka: the topic.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// file: the JSONL file (appended to).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
+pub struct AlertsOptions {
     /// Alerts the API keeps (`<data_dir>/alerts.jsonl`); the oldest go
     /// beyond.
     #[serde(default = "default_keep")]
     pub keep: usize,
 }
 
-fn default_alerts_kind() -> SinkKind {
-    SinkKind::Stdout
+/// `[alerts]` with `kind = "file"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAlertsConfig {
+    /// The JSONL file (appended to).
+    pub path: PathBuf,
+    /// See [`AlertsOptions::keep`].
+    #[serde(default = "default_keep")]
+    pub keep: usize,
 }
+
+/// `[alerts]` with `kind = "kafka"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaAlertsConfig {
+    /// The topic.
+    pub topic: String,
+    /// See [`AlertsOptions::keep`].
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
 fn default_keep() -> usize {
     10_000
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
-        AlertsConfig {
-            kind: SinkKind::Stdout,
-            topic: None,
-            path: None,
+        AlertsConfig::Stdout(AlertsOptions {
             keep: default_keep(),
-        }
+        })
     }
 }
 
-/// Where a sink writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkKind {
-    /// Nowhere.
-    None,
-    /// One line per message on stderr, via the log.
-    Log,
-    /// JSON lines on stdout.
-    Stdout,
-    /// JSON lines appended to a file.
-    File,
-    /// A Kafka topic.
-    Kafka,
+impl AlertsConfig {
+    /// Alerts the API keeps.
+    pub fn keep(&self) -> usize {
+        match self {
+            AlertsConfig::Stdout(o) | AlertsConfig::Log(o) | AlertsConfig::None(o) => o.keep,
+            AlertsConfig::File(f) => f.keep,
+            AlertsConfig::Kafka(k) => k.keep,
+        }
+    }
+
+    /// See [`SourceConfig::check_keys`].
+    fn check_keys(kind: &str, keys: toml::de::Deserializer<'_>) -> Result<(), toml::de::Error> {
+        match kind {
+            "stdout" | "log" | "none" => keys_of::<AlertsOptions>(keys),
+            "file" => keys_of::<FileAlertsConfig>(keys),
+            "kafka" => keys_of::<KafkaAlertsConfig>(keys),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `[http]`.
@@ -332,29 +522,100 @@ pub struct HttpConfig {
     /// Tokens for `/api/v1/*`; none: the API is open.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
-    /// Seconds a client has to send a request's headers (from when the
-    /// server starts waiting for the request).
-    #[serde(default = "default_header_read_timeout")]
-    pub header_read_timeout_secs: u64,
-    /// Seconds a connection may stay silent between requests (or while an
-    /// answer is not read) before it is closed.
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout_secs: u64,
+    /// The time a client has to send a request's headers (from when the
+    /// server starts waiting for the request); `header_read_timeout_secs`.
+    #[serde(
+        rename = "header_read_timeout_secs",
+        default = "default_header_read_timeout",
+        deserialize_with = "secs"
+    )]
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay silent between requests (or while an
+    /// answer is not read) before it is closed; `idle_timeout_secs`.
+    #[serde(
+        rename = "idle_timeout_secs",
+        default = "default_idle_timeout",
+        deserialize_with = "secs"
+    )]
+    pub idle_timeout: Duration,
     /// Connections open at once; more are answered 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
 }
 
-/// `[[http.tokens]]`: one accepted bearer token.
+/// `[[http.tokens]]`: one accepted bearer token, checked as it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "TokenEntry")]
 pub struct TokenConfig {
     /// Who holds it (logs show the name, never the token).
     pub name: String,
-    /// SHA-256 of the token, hex (`yuqing token new` prints it).
+    /// SHA-256 of the token, 64 hex digits (`yuqing token new` prints it).
     pub sha256: String,
-    /// `analyst` (read) or `admin` (read, and dictionary reload).
-    pub role: String,
+    /// What it may do.
+    pub role: TokenRole,
+}
+
+/// A `[[http.tokens]]` entry as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    name: String,
+    sha256: String,
+    role: String,
+}
+
+impl TryFrom<TokenEntry> for TokenConfig {
+    type Error = String;
+    fn try_from(t: TokenEntry) -> Result<Self, String> {
+        let Ok(role) = t.role.parse() else {
+            return Err(format!(
+                "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
+                t.name, t.role
+            ));
+        };
+        let hex = t.sha256.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`http.tokens` `{}`: sha256 must be 64 hex digits (`yuqing token new` prints one)",
+                t.name
+            ));
+        }
+        Ok(TokenConfig {
+            name: t.name,
+            sha256: t.sha256,
+            role,
+        })
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// Read the API.
+    Analyst,
+    /// Read, and reload the dictionaries.
+    Admin,
+}
+
+impl TokenRole {
+    /// As written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::Analyst => "analyst",
+            TokenRole::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "analyst" => Ok(TokenRole::Analyst),
+            "admin" => Ok(TokenRole::Admin),
+            _ => Err(format!("`{s}`: expected analyst or admin")),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -365,11 +626,11 @@ fn default_addr() -> String {
 }
 // The same defaults as `yuqing_server::Limits` (checked by a test of the
 // binary, which depends on both).
-fn default_header_read_timeout() -> u64 {
-    20
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(20)
 }
-fn default_idle_timeout() -> u64 {
-    15
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(15)
 }
 fn default_max_connections() -> usize {
     512
@@ -382,10 +643,39 @@ impl Default for HttpConfig {
             addr: default_addr(),
             ops_addr: None,
             tokens: Vec::new(),
-            header_read_timeout_secs: default_header_read_timeout(),
-            idle_timeout_secs: default_idle_timeout(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
         }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (key, zero) in [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout.is_zero(),
+            ),
+            ("idle_timeout_secs", self.idle_timeout.is_zero()),
+            ("max_connections", self.max_connections == 0),
+        ] {
+            if zero {
+                return Err(format!("`http.{key}` must be at least 1"));
+            }
+        }
+        for (i, t) in self.tokens.iter().enumerate() {
+            if let Some(first) = self.tokens[..i]
+                .iter()
+                .find(|o| o.sha256.trim().eq_ignore_ascii_case(t.sha256.trim()))
+            {
+                return Err(format!(
+                    "`http.tokens` `{}`: the same sha256 as `{}`; list each token once, with one role",
+                    t.name, first.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -399,9 +689,14 @@ pub struct RuntimeConfig {
     /// Batches in flight between stages; when full the source pauses.
     #[serde(default = "default_in_flight")]
     pub batches_in_flight: usize,
-    /// On SIGINT/SIGTERM: time allowed to drain and commit, seconds.
-    #[serde(default = "default_shutdown")]
-    pub shutdown_timeout_secs: u64,
+    /// On SIGINT/SIGTERM: time allowed to drain and commit
+    /// (`shutdown_timeout_secs`).
+    #[serde(
+        rename = "shutdown_timeout_secs",
+        default = "default_shutdown",
+        deserialize_with = "secs"
+    )]
+    pub shutdown_timeout: Duration,
     /// A file source without `follow`: keep serving the API after the file
     /// is read (until a signal), instead of exiting.
     #[serde(default = "yes")]
@@ -411,8 +706,8 @@ pub struct RuntimeConfig {
 fn default_in_flight() -> usize {
     4
 }
-fn default_shutdown() -> u64 {
-    30
+fn default_shutdown() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for RuntimeConfig {
@@ -420,10 +715,157 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             workers: 0,
             batches_in_flight: default_in_flight(),
-            shutdown_timeout_secs: default_shutdown(),
+            shutdown_timeout: default_shutdown(),
             serve_after_end: true,
         }
     }
+}
+
+/// A section tagged by `kind`, for what serde's tagged enums leave out: a
+/// default kind, and errors that point at the key. (Serde reads a tagged
+/// section whole before it looks at `kind`, so its errors about the keys can
+/// only point at the section.)
+struct Tagged {
+    /// The section.
+    section: &'static str,
+    /// Its kinds, as written.
+    kinds: &'static [&'static str],
+    /// The kind of a section written without `kind` (`None`: required).
+    default: Option<&'static str>,
+    /// Deserializes one kind's keys into that kind's struct.
+    check_keys: fn(&str, toml::de::Deserializer<'_>) -> Result<(), toml::de::Error>,
+}
+
+const TAGGED: &[Tagged] = &[
+    Tagged {
+        section: "source",
+        kinds: &["file", "kafka"],
+        default: None,
+        check_keys: SourceConfig::check_keys,
+    },
+    Tagged {
+        section: "dead_letter",
+        kinds: &["log", "file", "kafka", "none"],
+        default: Some("log"),
+        check_keys: DeadLetterConfig::check_keys,
+    },
+    Tagged {
+        section: "alerts",
+        kinds: &["stdout", "file", "kafka", "log", "none"],
+        default: Some("stdout"),
+        check_keys: AlertsConfig::check_keys,
+    },
+];
+
+/// Deserializes a table into `T`, for its errors.
+fn keys_of<T: DeserializeOwned>(keys: toml::de::Deserializer<'_>) -> Result<(), toml::de::Error> {
+    T::deserialize(keys).map(drop)
+}
+
+/// A table read on its own, its errors pointing into the file.
+fn table_de<'i>(span: &Range<usize>, table: DeTable<'i>) -> toml::de::Deserializer<'i> {
+    toml::de::Deserializer::from(Spanned::new(span.clone(), table))
+}
+
+/// What an error says, and where in the text it points.
+type Located = (String, Option<Range<usize>>);
+
+/// The typed configuration of a file's text.
+fn deserialize(text: &str) -> Result<PipelineConfig, Located> {
+    let located = |e: toml::de::Error| (e.message().trim().to_string(), e.span());
+    let mut doc = DeTable::parse(text).map_err(located)?;
+    for t in TAGGED {
+        let (Some(kind), Some(value)) = (t.default, doc.get_mut().get_mut(t.section)) else {
+            continue;
+        };
+        let span = value.span();
+        if let DeValue::Table(table) = value.get_mut() {
+            if !table.contains_key("kind") {
+                table.insert(
+                    Spanned::new(span.clone(), Cow::Borrowed("kind")),
+                    Spanned::new(span, DeValue::String(Cow::Borrowed(kind))),
+                );
+            }
+        }
+    }
+    PipelineConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
+        .map_err(|e| pinpoint(doc.get_ref(), &e).unwrap_or_else(|| located(e)))
+}
+
+/// An error serde found in a tagged section, pointed at its key: the
+/// section read again as its kind's own struct. A missing key is named with
+/// its section and kind; an unknown key that another kind takes says so; a
+/// bad kind is named.
+fn pinpoint(doc: &DeTable<'_>, e: &toml::de::Error) -> Option<Located> {
+    let span = e.span()?;
+    let (t, table, whole) = TAGGED.iter().find_map(|t| {
+        let value = doc.get(t.section)?;
+        let table = value.get_ref().as_table()?;
+        let kind_span = table.get("kind").map(|k| k.span());
+        let whole = value.span() == span;
+        (whole || kind_span == Some(span.clone())).then_some((t, table, whole))
+    })?;
+    let section = t.section;
+    if !whole {
+        let message = format!("`{section}.kind`: {}", e.message().trim());
+        return Some((message, Some(span)));
+    }
+    let Some(kind) = table.get("kind") else {
+        let kinds = t.kinds.join(", ");
+        return Some((
+            format!("`{section}.kind` is required: one of {kinds}"),
+            Some(span),
+        ));
+    };
+    let kind = kind.get_ref().as_str()?;
+    let mut keys = table.clone();
+    keys.remove("kind");
+    let precise = (t.check_keys)(kind, table_de(&span, keys.clone())).err()?;
+    let at = precise.span().or(Some(span.clone()));
+    let message = precise.message().trim();
+    if let Some(key) = quoted_after(message, "missing field ") {
+        let message = format!("`{section}.{key}` is required when `{section}.kind = \"{kind}\"`");
+        return Some((message, at));
+    }
+    let Some(key) = quoted_after(message, "unknown field ") else {
+        return Some((message.to_string(), at));
+    };
+    let owners: Vec<String> = (t.kinds.iter())
+        .filter(|&&other| other != kind && takes_key(t, other, key, &keys, &span))
+        .map(|other| format!("`{section}.kind = \"{other}\"`"))
+        .collect();
+    if owners.is_empty() {
+        return Some((message.to_string(), at));
+    }
+    let owners = owners.join(" or ");
+    Some((format!("{message}; `{section}.{key}` is for {owners}"), at))
+}
+
+/// Whether `kind` of a tagged section takes `key` (whatever its value).
+fn takes_key(t: &Tagged, kind: &str, key: &str, keys: &DeTable<'_>, span: &Range<usize>) -> bool {
+    let Some((k, v)) = keys.get_key_value(key) else {
+        return false;
+    };
+    let only: DeTable<'_> = std::iter::once((k.clone(), v.clone())).collect();
+    match (t.check_keys)(kind, table_de(span, only)) {
+        Ok(()) => true,
+        Err(e) => !e.message().starts_with("unknown field"),
+    }
+}
+
+/// `x` in a message `{prefix}`x`…`.
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message
+        .strip_prefix(prefix)?
+        .strip_prefix('`')?
+        .split('`')
+        .next()
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 impl PipelineConfig {
@@ -448,194 +890,86 @@ impl PipelineConfig {
         base: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<PipelineConfig, ConfigError> {
-        let mut config: PipelineConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ConfigError {
-                file: file.to_string(),
-                line,
-                message: e.message().trim().to_string(),
-            }
-        })?;
-        let error = |message: String| ConfigError {
+        let error = |line: Option<usize>, message: String| ConfigError {
             file: file.to_string(),
-            line: None,
+            line,
             message,
         };
-        if let Some(v) = env("YUQING_DATA_DIR").filter(|v| !v.is_empty()) {
-            config.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("YUQING_HTTP_ADDR").filter(|v| !v.is_empty()) {
-            config.http.addr = v;
-        }
-        if let Some(v) = env("YUQING_LOG_FORMAT").filter(|v| !v.is_empty()) {
-            config.log.format = v
-                .parse()
-                .map_err(|e| error(format!("YUQING_LOG_FORMAT {e}")))?;
-        }
-        if let Some(v) = env("YUQING_KAFKA_BROKERS").filter(|v| !v.is_empty()) {
-            match &mut config.kafka {
-                Some(k) => k.brokers = v,
-                None => {
-                    config.kafka = Some(KafkaConfig {
-                        brokers: v,
-                        client_id: default_client_id(),
-                        options: BTreeMap::new(),
-                    })
-                }
+        let mut config = deserialize(text)
+            .map_err(|(message, span)| error(span.map(|s| line_of(text, s.start)), message))?;
+        for o in ENV_OVERRIDES {
+            if let Some(value) = env(o.var).filter(|v| !v.is_empty()) {
+                (o.apply)(&mut config, value).map_err(|e| error(None, format!("{} {e}", o.var)))?;
             }
         }
         config.display.offset_secs = yuqing_model::parse_utc_offset(&config.display.timezone)
-            .map_err(|e| error(format!("[display] timezone {e}")))?;
+            .map_err(|e| error(None, format!("[display] timezone {e}")))?;
+        config.resolve_paths(base);
+        config.validate().map_err(|message| error(None, message))?;
+        Ok(config)
+    }
+
+    /// Makes relative paths relative to `base`.
+    fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         };
-        resolve(&mut config.data_dir);
-        if let Some(d) = &mut config.dictionaries {
+        resolve(&mut self.data_dir);
+        if let Some(d) = &mut self.dictionaries {
             resolve(d);
         }
-        if let Some(p) = &mut config.source.path {
-            resolve(p);
+        if let SourceConfig::File(f) = &mut self.source {
+            resolve(&mut f.path);
         }
-        if let Some(p) = &mut config.dead_letter.path {
-            resolve(p);
+        if let DeadLetterConfig::File(f) = &mut self.dead_letter {
+            resolve(&mut f.path);
         }
-        if let Some(p) = &mut config.alerts.path {
-            resolve(p);
+        if let AlertsConfig::File(f) = &mut self.alerts {
+            resolve(&mut f.path);
         }
+    }
 
-        let s = &config.source;
-        match s.kind {
-            SourceKind::File => {
-                if s.path.is_none() {
-                    return Err(error(
-                        "`source.path` is required when `source.kind = \"file\"`".into(),
-                    ));
-                }
-                if !s.topics.is_empty() {
-                    return Err(error("`source.topics` is for `source.kind = \"kafka\"`; a file source reads `source.path`".into()));
-                }
-            }
-            SourceKind::Kafka => {
-                if s.topics.is_empty() {
-                    return Err(error("`source.topics` must list at least one topic when `source.kind = \"kafka\"`".into()));
-                }
-                if s.path.is_some() || s.follow {
-                    return Err(error(
-                        "`source.path` and `source.follow` are for `source.kind = \"file\"`".into(),
-                    ));
-                }
-            }
-        }
-        if s.batch_size == 0 || s.batch_size > 100_000 {
-            return Err(error(format!(
-                "`source.batch_size` must be from 1 to 100000, got {}",
-                s.batch_size
-            )));
-        }
-        for (section, kind, topic, path) in [
-            (
-                "dead_letter",
-                config.dead_letter.kind,
-                &config.dead_letter.topic,
-                &config.dead_letter.path,
-            ),
-            (
-                "alerts",
-                config.alerts.kind,
-                &config.alerts.topic,
-                &config.alerts.path,
-            ),
-        ] {
-            match kind {
-                SinkKind::Kafka if topic.is_none() => {
-                    return Err(error(format!(
-                        "`{section}.topic` is required when `{section}.kind = \"kafka\"`"
-                    )));
-                }
-                SinkKind::File if path.is_none() => {
-                    return Err(error(format!(
-                        "`{section}.path` is required when `{section}.kind = \"file\"`"
-                    )));
-                }
-                _ => {}
-            }
-        }
-        if config.dead_letter.kind == SinkKind::Stdout {
-            return Err(error(
-                "`dead_letter.kind` must be log, file, kafka or none: stdout is for alerts".into(),
+    /// The checks that span keys or bound values.
+    fn validate(&self) -> Result<(), String> {
+        let batch_size = self.source.batch_size();
+        if batch_size == 0 || batch_size > 100_000 {
+            return Err(format!(
+                "`source.batch_size` must be from 1 to 100000, got {batch_size}"
             ));
         }
-        let uses_kafka = s.kind == SourceKind::Kafka
-            || config.dead_letter.kind == SinkKind::Kafka
-            || config.alerts.kind == SinkKind::Kafka;
-        if uses_kafka && config.kafka.is_none() {
-            return Err(error(
+        if let SourceConfig::Kafka(k) = &self.source {
+            if k.topics.is_empty() {
+                return Err(
+                    "`source.topics` must list at least one topic when `source.kind = \"kafka\"`"
+                        .into(),
+                );
+            }
+        }
+        let uses_kafka = matches!(self.source, SourceConfig::Kafka(_))
+            || matches!(self.dead_letter, DeadLetterConfig::Kafka(_))
+            || matches!(self.alerts, AlertsConfig::Kafka(_));
+        if uses_kafka && self.kafka.is_none() {
+            return Err(
                 "a Kafka source or sink needs `[kafka]` with `brokers` (or YUQING_KAFKA_BROKERS)"
                     .into(),
-            ));
+            );
         }
-        if !["pseudonymise", "raw", "drop"].contains(&config.index.authors.as_str()) {
-            return Err(error(format!(
-                "`index.authors` must be pseudonymise, raw or drop, got `{}`",
-                config.index.authors
-            )));
+        if self.index.commit_docs == 0 {
+            return Err("`index.commit_docs` must be at least 1".into());
         }
-        if config.index.commit_docs == 0 {
-            return Err(error("`index.commit_docs` must be at least 1".into()));
+        self.spike.validate()?;
+        self.http.validate()?;
+        if self.alerts.keep() == 0 {
+            return Err("`alerts.keep` must be at least 1".into());
         }
-        config.spike.validate().map_err(error)?;
-        for (key, value) in [
-            (
-                "header_read_timeout_secs",
-                config.http.header_read_timeout_secs,
-            ),
-            ("idle_timeout_secs", config.http.idle_timeout_secs),
-            ("max_connections", config.http.max_connections as u64),
-        ] {
-            if value == 0 {
-                return Err(error(format!("`http.{key}` must be at least 1")));
-            }
+        if self.runtime.batches_in_flight == 0 {
+            return Err("`runtime.batches_in_flight` must be at least 1".into());
         }
-        for (i, t) in config.http.tokens.iter().enumerate() {
-            if let Some(first) = config.http.tokens[..i]
-                .iter()
-                .find(|o| o.sha256.trim().eq_ignore_ascii_case(t.sha256.trim()))
-            {
-                return Err(error(format!(
-                    "`http.tokens` `{}`: the same sha256 as `{}`; list each token once, with one role",
-                    t.name, first.name
-                )));
-            }
-            if !["analyst", "admin"].contains(&t.role.as_str()) {
-                return Err(error(format!(
-                    "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
-                    t.name, t.role
-                )));
-            }
-            let hex = t.sha256.trim();
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(error(format!(
-                    "`http.tokens` `{}`: sha256 must be 64 hex digits (`yuqing token new` prints one)",
-                    t.name
-                )));
-            }
-        }
-        if config.alerts.keep == 0 {
-            return Err(error("`alerts.keep` must be at least 1".into()));
-        }
-        if config.runtime.batches_in_flight == 0 {
-            return Err(error(
-                "`runtime.batches_in_flight` must be at least 1".into(),
-            ));
-        }
-        Ok(config)
+        Ok(())
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,13 +983,17 @@ mod tests {
         let c = parse("data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"posts.jsonl\"\n")
             .unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/etc/yuqing/data"));
-        assert_eq!(
-            c.source.path,
-            Some(PathBuf::from("/etc/yuqing/posts.jsonl"))
-        );
+        let SourceConfig::File(source) = &c.source else {
+            panic!("a file source: {:?}", c.source)
+        };
+        assert_eq!(source.path, PathBuf::from("/etc/yuqing/posts.jsonl"));
         assert_eq!(c.http.addr, "127.0.0.1:8080");
-        assert_eq!(c.index.commit_interval_ms, 1000);
-        assert_eq!(c.alerts.kind, SinkKind::Stdout);
+        assert_eq!(c.index.commit_interval, Duration::from_millis(1000));
+        assert!(
+            matches!(c.alerts, AlertsConfig::Stdout(_)),
+            "{:?}",
+            c.alerts
+        );
     }
 
     #[test]
@@ -728,11 +1066,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                c.http.header_read_timeout_secs,
-                c.http.idle_timeout_secs,
+                c.http.header_read_timeout,
+                c.http.idle_timeout,
                 c.http.max_connections
             ),
-            (5, 7, 9)
+            (Duration::from_secs(5), Duration::from_secs(7), 9)
         );
         let e = parse(&format!("{base}[http]\nidle_timeout_secs = 0\n")).unwrap_err();
         assert!(
@@ -771,5 +1109,204 @@ mod tests {
         assert_eq!(c.kafka.unwrap().brokers, "k1:9092,k2:9092");
         assert_eq!(c.http.addr, "0.0.0.0:9000");
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/yuqing"));
+    }
+
+    const FILE_SOURCE: &str = "data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\n";
+
+    #[test]
+    fn every_kind_points_at_its_own_unknown_key() {
+        for t in TAGGED {
+            let base = if t.section == "source" {
+                "data_dir = \"d\"\n"
+            } else {
+                FILE_SOURCE
+            };
+            // The kinds listed are the enum's.
+            let e = parse(&format!("{base}[{}]\nkind = \"zz\"\n", t.section)).unwrap_err();
+            let mut expected: Vec<&str> = e.message.split('`').skip(5).step_by(2).collect();
+            let mut kinds = t.kinds.to_vec();
+            expected.sort_unstable();
+            kinds.sort_unstable();
+            assert_eq!(expected, kinds, "{e}");
+            for kind in t.kinds {
+                let text = format!("{base}[{}]\nkind = \"{kind}\"\nbogus = 1\n", t.section);
+                let e = parse(&text).unwrap_err();
+                assert_eq!(e.line, Some(text.lines().count()), "{text}\n{e}");
+                assert!(e.message.contains("unknown field `bogus`"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_named_with_its_kind() {
+        let e = parse(
+            "data_dir = \"d\"\n[source]\nkind = \"kafka\"\ntopics = [\"t\"]\nfollow = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(
+            e.message.starts_with("unknown field `follow`")
+                && e.message
+                    .ends_with("`source.follow` is for `source.kind = \"file\"`"),
+            "{e}"
+        );
+        let e = parse(&format!("{FILE_SOURCE}topics = [\"t\"]\n")).unwrap_err();
+        assert!(
+            e.message
+                .contains("`source.topics` is for `source.kind = \"kafka\"`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{FILE_SOURCE}[dead_letter]\nkind = \"log\"\npath = \"x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(7));
+        assert!(
+            e.message
+                .contains("`dead_letter.path` is for `dead_letter.kind = \"file\"`"),
+            "{e}"
+        );
+        // A key no kind takes is only unknown.
+        let e = parse(&format!(
+            "{FILE_SOURCE}[dead_letter]\nkind = \"log\"\nkeep = 5\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("unknown field `keep`") && !e.message.contains(" is for "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_or_kind_is_named_with_its_section() {
+        let e = parse(&format!(
+            "{FILE_SOURCE}[alerts]\nkind = \"file\"\nkeep = 3\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "`alerts.path` is required when `alerts.kind = \"file\"`"
+        );
+        assert_eq!(e.line, Some(5), "the section");
+        let e = parse("data_dir = \"d\"\n[source]\npath = \"p\"\n").unwrap_err();
+        assert_eq!(e.message, "`source.kind` is required: one of file, kafka");
+        assert_eq!(e.line, Some(2));
+        let e = parse("data_dir = \"d\"\n[source]\nkind = \"file\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`source.path` is required when `source.kind = \"file\"`"
+        );
+        // A bad value inside a tagged section points at its line.
+        let e =
+            parse("data_dir = \"d\"\n[source]\nkind = \"file\"\npath = \"p\"\nfollow = \"yes\"\n")
+                .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("expected a boolean"), "{e}");
+    }
+
+    #[test]
+    fn sinks_without_a_kind_take_their_default_kind() {
+        let c = parse(&format!("{FILE_SOURCE}[alerts]\nkeep = 5\n[dead_letter]\n")).unwrap();
+        assert_eq!(c.alerts, AlertsConfig::Stdout(AlertsOptions { keep: 5 }));
+        assert_eq!(c.dead_letter, DeadLetterConfig::Log(NoOptions {}));
+        let c = parse(
+            "data_dir = \"d\"\nalerts = { kind = \"file\", path = \"a.jsonl\" }\n[source]\nkind = \"file\"\npath = \"p\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.alerts,
+            AlertsConfig::File(FileAlertsConfig {
+                path: PathBuf::from("/etc/yuqing/a.jsonl"),
+                keep: 10_000
+            })
+        );
+        let e = parse(&format!("{FILE_SOURCE}[dead_letter]\nkind = \"stdout\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(
+            e.message
+                .starts_with("`dead_letter.kind`: unknown variant `stdout`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durations_authors_and_roles_are_typed_where_they_are_read() {
+        let hash = "ab".repeat(32);
+        let c = parse(&format!(
+            "{FILE_SOURCE}[index]\ncommit_interval_ms = 250\nauthors = \"raw\"\n[runtime]\nshutdown_timeout_secs = 7\n[[http.tokens]]\nname = \"ops\"\nsha256 = \"{hash}\"\nrole = \"admin\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.index.commit_interval, Duration::from_millis(250));
+        assert_eq!(c.index.authors, AuthorPolicy::Raw);
+        assert_eq!(c.runtime.shutdown_timeout, Duration::from_secs(7));
+        assert_eq!(c.http.tokens[0].role, TokenRole::Admin);
+        assert_eq!(
+            parse(FILE_SOURCE).unwrap().index.authors,
+            AuthorPolicy::Pseudonymise
+        );
+
+        let e = parse(&format!("{FILE_SOURCE}[index]\nauthors = \"hash\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert_eq!(
+            e.message,
+            "`index.authors` must be pseudonymise, raw or drop, got `hash`"
+        );
+        let e = parse(&format!("{FILE_SOURCE}[index]\ncommit_interval_ms = -1\n")).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("`-1`"), "{e}");
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[http.tokens]]\nname = \"ops\"\nsha256 = \"{hash}\"\nrole = \"root\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(5), "the entry");
+        assert_eq!(
+            e.message,
+            "`http.tokens` `ops`: role must be analyst or admin, got `root`"
+        );
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[http.tokens]]\nname = \"ops\"\nsha256 = \"abc\"\nrole = \"admin\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("`ops`: sha256 must be 64 hex digits"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_environment_override_is_applied_and_documented() {
+        let docs = include_str!("../../../docs/config.md");
+        for o in ENV_OVERRIDES {
+            assert!(
+                docs.contains(&format!("| `{}` | `{}`", o.var, o.key)),
+                "{} is documented",
+                o.var
+            );
+        }
+        let env = |k: &str| (k == "YUQING_LOG_FORMAT").then(|| "json".to_string());
+        let c = PipelineConfig::parse(FILE_SOURCE, "p.toml", Path::new("/etc"), env).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let env = |k: &str| (k == "YUQING_LOG_FORMAT").then(|| "xml".to_string());
+        let e = PipelineConfig::parse(FILE_SOURCE, "p.toml", Path::new("/etc"), env).unwrap_err();
+        assert_eq!(e.message, "YUQING_LOG_FORMAT `xml`: expected text or json");
+        let env = |k: &str| (k == "YUQING_KAFKA_BROKERS").then(String::new);
+        let c = PipelineConfig::parse(FILE_SOURCE, "p.toml", Path::new("/etc"), env).unwrap();
+        assert_eq!(c.kafka, None, "an empty value is ignored");
+    }
+
+    #[test]
+    fn the_shipped_pipelines_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let file = path.display().to_string();
+                PipelineConfig::parse(&text, &file, &dir, |_| None).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "demo and kafka");
     }
 }

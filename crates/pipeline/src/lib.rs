@@ -26,7 +26,7 @@ mod runtime;
 mod sinks;
 mod source;
 
-pub use config::{ConfigError, LogFormat, PipelineConfig, SinkKind, SourceKind, TokenConfig};
+pub use config::{ConfigError, LogFormat, PipelineConfig, SourceKind, TokenConfig};
 pub use latency::LatencyHistogram;
 pub use positions::{FilePosition, Positions};
 pub use runtime::{ALERTS_FILE, Health, Pipeline, RunOutcome, Stats};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, bounded};
 use prometheus::local::LocalHistogram;
-use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
+use yuqing_index::{IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
 use yuqing_metrics::metrics;
@@ -17,7 +17,7 @@ use yuqing_spike::{Alert, AlertState, AlertStore, Detector};
 use yuqing_text::Analyzed;
 
 use crate::PipelineError;
-use crate::config::{PipelineConfig, SourceKind};
+use crate::config::{PipelineConfig, SourceConfig, SourceKind};
 use crate::latency::LatencyHistogram;
 use crate::positions::Positions;
 use crate::sinks::{AlertSink, DeadLetter, DeadLetters};
@@ -208,14 +208,14 @@ impl Pipeline {
     pub fn open(config: PipelineConfig, lexicon: Arc<Lexicon>) -> Result<Pipeline, PipelineError> {
         let index = PostIndex::open_or_create(&config.data_dir, lexicon.shared_analyzer())?;
         let health = Arc::new(Health::default());
-        if config.source.kind == SourceKind::File {
+        if config.source.kind() == SourceKind::File {
             health.connected.store(true, Ordering::Relaxed);
         }
         let positions = Positions::from_payload(index.commit_payload()?.as_deref());
         let categories: Vec<&str> = lexicon.categories().iter().map(|c| c.id.as_str()).collect();
         let levels = yuqing_model::Level::ALL.map(yuqing_model::Level::as_str);
         metrics().init_pipeline(
-            source_label(config.source.kind),
+            source_label(config.source.kind()),
             &categories,
             &levels,
             config.spike.enabled,
@@ -226,7 +226,7 @@ impl Pipeline {
             .then(|| load_detector(&config, &lexicon, &positions));
         let lexicon = Arc::new(SharedLexicon::new(lexicon));
         let alerts_path = config.data_dir.join(ALERTS_FILE);
-        let alert_store = AlertStore::open(&alerts_path, config.alerts.keep)
+        let alert_store = AlertStore::open(&alerts_path, config.alerts.keep())
             .map_err(|e| PipelineError::io(format!("reading {}", alerts_path.display()), e))?;
         Ok(Pipeline {
             config,
@@ -288,57 +288,39 @@ impl Pipeline {
         let mut detector = self.detector.take();
         let cfg = &self.config;
         let mut positions = self.positions()?;
-        let source: Box<dyn Source> =
-            match cfg.source.kind {
-                SourceKind::File => {
-                    let path = cfg
-                        .source
-                        .path
-                        .clone()
-                        .ok_or_else(|| PipelineError::Config("source.path".into()))?;
-                    let f = FileSource::open(path.clone(), cfg.source.follow, &positions).map_err(
-                        |e| PipelineError::io(format!("opening the source {}", path.display()), e),
-                    )?;
-                    positions.file = Some(f.position());
-                    Box::new(f)
-                }
-                SourceKind::Kafka => {
-                    let k = cfg.kafka.as_ref().ok_or_else(|| {
-                        PipelineError::Config("a Kafka source needs [kafka]".into())
-                    })?;
-                    let settings = ConsumerSettings {
-                        brokers: k.brokers.clone(),
-                        group_id: cfg.source.group_id.clone(),
-                        client_id: k.client_id.clone(),
-                        topics: cfg.source.topics.clone(),
-                        options: k.options.clone(),
-                    };
-                    Box::new(KafkaTopics::open(&settings, &positions)?)
-                }
-            };
-        let mut dead_letters = DeadLetters::open(
-            cfg.dead_letter.kind,
-            cfg.dead_letter.topic.as_deref(),
-            cfg.dead_letter.path.as_deref(),
-            || self.producer(),
-        )?;
-        let mut alerts = AlertSink::open(
-            cfg.alerts.kind,
-            cfg.alerts.topic.as_deref(),
-            cfg.alerts.path.as_deref(),
-            || self.producer(),
-        )?;
+        let source: Box<dyn Source> = match &cfg.source {
+            SourceConfig::File(file) => {
+                let path = file.path.clone();
+                let f = FileSource::open(path.clone(), file.follow, &positions).map_err(|e| {
+                    PipelineError::io(format!("opening the source {}", path.display()), e)
+                })?;
+                positions.file = Some(f.position());
+                Box::new(f)
+            }
+            SourceConfig::Kafka(kafka) => {
+                let k = cfg
+                    .kafka
+                    .as_ref()
+                    .ok_or_else(|| PipelineError::Config("a Kafka source needs [kafka]".into()))?;
+                let settings = ConsumerSettings {
+                    brokers: k.brokers.clone(),
+                    group_id: kafka.group_id.clone(),
+                    client_id: k.client_id.clone(),
+                    topics: kafka.topics.clone(),
+                    options: k.options.clone(),
+                };
+                Box::new(KafkaTopics::open(&settings, &positions)?)
+            }
+        };
+        let mut dead_letters = DeadLetters::open(&cfg.dead_letter, || self.producer())?;
+        let mut alerts = AlertSink::open(&cfg.alerts, || self.producer())?;
         let mut writer = self.index.writer(IndexOptions {
             writer_memory_bytes: cfg.index.writer_memory_mib << 20,
             writer_threads: 1,
             commit_docs: cfg.index.commit_docs,
-            commit_interval: Duration::from_millis(cfg.index.commit_interval_ms),
+            commit_interval: cfg.index.commit_interval,
             retention_days: (cfg.index.retention_days > 0).then_some(cfg.index.retention_days),
-            authors: match cfg.index.authors.as_str() {
-                "raw" => AuthorPolicy::Raw,
-                "drop" => AuthorPolicy::Drop,
-                _ => AuthorPolicy::Pseudonymise,
-            },
+            authors: cfg.index.authors,
         })?;
 
         let in_flight = cfg.runtime.batches_in_flight;
@@ -365,8 +347,8 @@ impl Pipeline {
                 let stats = Arc::clone(&self.stats);
                 let consumed = metrics()
                     .posts_consumed
-                    .with_label_values(&[source_label(cfg.source.kind)]);
-                let batch_size = cfg.source.batch_size;
+                    .with_label_values(&[source_label(cfg.source.kind())]);
+                let batch_size = cfg.source.batch_size();
                 let brokers = cfg.kafka.as_ref().map(|k| k.brokers.clone());
                 let mut source = source;
                 scope.spawn(move || {
@@ -498,7 +480,7 @@ impl Pipeline {
             drop(done_tx);
 
             // Sink, on this thread: in order; index, dead letters; commit.
-            let commit_every = Duration::from_millis(cfg.index.commit_interval_ms);
+            let commit_every = cfg.index.commit_interval;
             let commit_docs = cfg.index.commit_docs;
             let mut next_seq = 0u64;
             let mut reorder: BTreeMap<u64, Vec<Item>> = BTreeMap::new();

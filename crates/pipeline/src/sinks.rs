@@ -8,7 +8,7 @@ use yuqing_kafka::{KafkaProducer, Outgoing};
 use yuqing_model::Timestamp;
 
 use crate::PipelineError;
-use crate::config::SinkKind;
+use crate::config::{AlertsConfig, DeadLetterConfig};
 use crate::source::{Message, Origin};
 
 /// A message that is not a valid post, and why.
@@ -71,22 +71,16 @@ fn append(path: &std::path::Path) -> Result<BufWriter<File>, PipelineError> {
 impl DeadLetters {
     /// From the configuration.
     pub fn open(
-        kind: SinkKind,
-        topic: Option<&str>,
-        path: Option<&std::path::Path>,
+        config: &DeadLetterConfig,
         producer: impl FnOnce() -> Result<KafkaProducer, PipelineError>,
     ) -> Result<Self, PipelineError> {
-        Ok(match kind {
-            SinkKind::None => DeadLetters::None,
-            SinkKind::Log | SinkKind::Stdout => DeadLetters::Log,
-            SinkKind::File => DeadLetters::File(append(
-                path.ok_or_else(|| PipelineError::Config("dead_letter.path".into()))?,
-            )?),
-            SinkKind::Kafka => DeadLetters::Kafka {
+        Ok(match config {
+            DeadLetterConfig::None(_) => DeadLetters::None,
+            DeadLetterConfig::Log(_) => DeadLetters::Log,
+            DeadLetterConfig::File(f) => DeadLetters::File(append(&f.path)?),
+            DeadLetterConfig::Kafka(k) => DeadLetters::Kafka {
                 producer: producer()?,
-                topic: topic
-                    .ok_or_else(|| PipelineError::Config("dead_letter.topic".into()))?
-                    .to_string(),
+                topic: k.topic.clone(),
             },
         })
     }
@@ -205,23 +199,17 @@ pub enum AlertSink {
 impl AlertSink {
     /// From the configuration.
     pub fn open(
-        kind: SinkKind,
-        topic: Option<&str>,
-        path: Option<&std::path::Path>,
+        config: &AlertsConfig,
         producer: impl FnOnce() -> Result<KafkaProducer, PipelineError>,
     ) -> Result<Self, PipelineError> {
-        Ok(match kind {
-            SinkKind::None => AlertSink::None,
-            SinkKind::Stdout => AlertSink::Stdout,
-            SinkKind::Log => AlertSink::Log,
-            SinkKind::File => AlertSink::File(append(
-                path.ok_or_else(|| PipelineError::Config("alerts.path".into()))?,
-            )?),
-            SinkKind::Kafka => AlertSink::Kafka {
+        Ok(match config {
+            AlertsConfig::None(_) => AlertSink::None,
+            AlertsConfig::Stdout(_) => AlertSink::Stdout,
+            AlertsConfig::Log(_) => AlertSink::Log,
+            AlertsConfig::File(f) => AlertSink::File(append(&f.path)?),
+            AlertsConfig::Kafka(k) => AlertSink::Kafka {
                 producer: producer()?,
-                topic: topic
-                    .ok_or_else(|| PipelineError::Config("alerts.topic".into()))?
-                    .to_string(),
+                topic: k.topic.clone(),
             },
         })
     }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::{ParseOptions, Post, ScoredPost};
-use yuqing_spike::{Alert, AlertState, AlertStore, Detector, DetectorConfig};
+use yuqing_spike::{Alert, AlertState, Detector, DetectorConfig};
 use yuqing_text::Analyzed;
 
 use crate::lines::{Batch, Line, LineReader, map_ordered};

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::PostIndex;
 use yuqing_lexicon::SharedLexicon;
 use yuqing_server::{AppState, Auth, Reloader};
-use yuqing_spike::AlertStore;
 
 /// Arguments of `yuqing serve`.
 #[derive(clap::Args)]

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, bounded};
 use prometheus::local::LocalHistogram;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::{IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
 use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
 use yuqing_metrics::metrics;
 use yuqing_model::{Post, ScoredPost, Timestamp};
-use yuqing_spike::{Alert, AlertState, AlertStore, Detector};
+use yuqing_spike::{Alert, AlertState, Detector};
 use yuqing_text::Analyzed;
 
 use crate::PipelineError;

@@ -49,11 +49,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{self, get};
 use axum::{Json, Router};
 use serde_json::json;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::{Filters, IndexError, PostIndex, SearchRequest, Sort};
 use yuqing_lexicon::SharedLexicon;
 use yuqing_metrics::metrics;
 use yuqing_model::Timestamp;
-use yuqing_spike::AlertStore;
 
 pub use auth::{Auth, Role};
 pub use conn::Limits;

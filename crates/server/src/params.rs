@@ -9,9 +9,10 @@ use yuqing_index::{
 };
 
 use crate::export::Format;
+use yuqing_alertlog::AlertQuery;
 use yuqing_lexicon::Lexicon;
 use yuqing_model::{Level, Timestamp};
-use yuqing_spike::{AlertQuery, AlertState};
+use yuqing_spike::AlertState;
 
 /// Longest query string accepted, in bytes.
 pub const MAX_QUERY_STRING_BYTES: usize = 16 * 1024;

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use yuqing_pipeline::{LogFormat, Pipeline, PipelineConfig, RunOutcome};
-use yuqing_server::{AppState, Auth, Limits, Reloader};
+use yuqing_pipeline::{LogFormat, Pipeline, PipelineConfig, Reloader, RunOutcome};
+use yuqing_server::{AppState, Auth, Limits};
 
 use crate::progress::Progress;
 
@@ -78,7 +78,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ready: Some(Arc::new(move || health.check())),
             alerts: pipeline.alerts(),
             auth: Arc::new(auth),
-            reload: Some(reloader.clone()),
+            reload: Some(Arc::new({
+                let reloader = reloader.clone();
+                move || reloader.reload()
+            })),
             display_offset_secs: config.display.offset_secs,
         };
         let listener = runtime

@@ -8,7 +8,8 @@ use anyhow::Context;
 use yuqing_alertlog::AlertStore;
 use yuqing_index::PostIndex;
 use yuqing_lexicon::SharedLexicon;
-use yuqing_server::{AppState, Auth, Reloader};
+use yuqing_pipeline::Reloader;
+use yuqing_server::{AppState, Auth};
 
 /// Arguments of `yuqing serve`.
 #[derive(clap::Args)]
@@ -145,7 +146,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ready: None,
         alerts: Arc::new(Mutex::new(alerts)),
         auth: Arc::new(auth),
-        reload: Some(reloader.clone()),
+        reload: Some(Arc::new({
+            let reloader = reloader.clone();
+            move || reloader.reload()
+        })),
         display_offset_secs,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

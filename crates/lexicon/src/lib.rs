@@ -64,5 +64,5 @@ pub mod source;
 pub use error::{DictError, DictErrors};
 pub use lexicon::{Category, Lexicon, LexiconStats, Region};
 pub use matcher::{Flag, Scratch, SeverityOutcome};
-pub use shared::SharedLexicon;
+pub use shared::{ReloadReport, SharedLexicon};
 pub use source::{DictSource, FileKind};

@@ -49,6 +49,21 @@ impl SharedLexicon {
     }
 }
 
+/// What a successful reload did: the answer of `POST /api/v1/admin/reload`
+/// and the fields of the log line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    /// Where the dictionaries came from (`built-in` or a directory).
+    pub source: String,
+    /// Categories now in use.
+    pub categories: usize,
+    /// Terms now in use.
+    pub terms: usize,
+    /// How many reloads this process has done (the
+    /// [`SharedLexicon::generation`] after the swap).
+    pub generation: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

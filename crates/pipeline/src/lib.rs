@@ -22,6 +22,7 @@
 pub mod config;
 mod latency;
 mod positions;
+mod reload;
 mod runtime;
 mod sinks;
 mod source;
@@ -29,9 +30,11 @@ mod source;
 pub use config::{ConfigError, LogFormat, PipelineConfig, SourceKind, TokenConfig};
 pub use latency::LatencyHistogram;
 pub use positions::{FilePosition, Positions};
+pub use reload::Reloader;
 pub use runtime::{ALERTS_FILE, Health, Pipeline, RunOutcome, Stats};
 pub use sinks::{AlertSink, DeadLetter, DeadLetters};
 pub use source::{MAX_MESSAGE_BYTES, Message, Origin};
+pub use yuqing_lexicon::ReloadReport;
 
 /// What stops a pipeline.
 #[derive(Debug, thiserror::Error)]

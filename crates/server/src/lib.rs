@@ -58,7 +58,7 @@ use yuqing_model::Timestamp;
 pub use auth::{Auth, Role};
 pub use conn::Limits;
 pub use params::ParamError;
-pub use reload::{ReloadReport, Reloader};
+pub use reload::{DictionaryReload, ReloadReport};
 
 /// Readiness beyond "the index is open": `Err(reason)` makes `/readyz`
 /// answer 503 with the reason (a source that cannot reach its brokers, a
@@ -82,7 +82,7 @@ pub struct AppState {
     /// Tokens for `/api/v1/*`; none: open.
     pub auth: Arc<Auth>,
     /// Dictionary reload (`POST /api/v1/admin/reload`); `None`: not offered.
-    pub reload: Option<Reloader>,
+    pub reload: Option<Arc<dyn DictionaryReload>>,
     /// The display zone (`[display] timezone`), seconds east of UTC: times
     /// in CSV exports are written in it.
     pub display_offset_secs: i32,

@@ -3,6 +3,7 @@
 //!
 //! The parts, one file each:
 //!
+//! - [`key`]: what is counted, a category or a category in a region.
 //! - [`bucket`]: what a bucket of a key holds (its reports, tallied), and
 //!   once closed, what its window tests found.
 //! - [`baseline`]: how many reports a bucket of a key usually holds.
@@ -24,6 +25,7 @@
 
 mod baseline;
 mod bucket;
+mod key;
 mod open_alert;
 mod snapshot;
 mod window;
@@ -39,18 +41,10 @@ use crate::simhash::{distance, simhash};
 
 use baseline::Baseline;
 use bucket::{Closed, Report, Tally};
+pub use key::Key;
 use open_alert::{OpenAlert, alert_level, message, rfc3339};
 pub use snapshot::SnapshotError;
 use window::{Gate, Hit, Tester};
-
-/// What is counted: a category, or a category in a region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Key {
-    /// Category id.
-    pub category: String,
-    /// Canonical region name; `None` for the category as a whole.
-    pub region: Option<String>,
-}
 
 /// Recent report hashes kept per key for near-duplicate detection.
 const RECENT: usize = 4_096;

@@ -13,8 +13,8 @@ use yuqing_model::{Level, Timestamp};
 
 use crate::alert::{Alert, AlertState, SCHEMA_VERSION, Trigger};
 
-use super::Key;
 use super::bucket::Tally;
+use super::key::Key;
 use super::window::Hit;
 
 /// Regions listed in an alert message.

@@ -15,7 +15,7 @@
 //! without learning from it — a burst does not raise its own baseline, and
 //! an alert's baseline stays frozen while it is open.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Pseudo-observations the prior counts as, so that a handful of early
 /// reports do not make a sparse key's baseline jump.
@@ -23,20 +23,21 @@ const PRIOR_WEIGHT: f64 = 60.0;
 
 /// The baseline of one key, in reports per bucket. Its fields are written
 /// into detector snapshots as they are named here (flattened into the
-/// key's state), so renaming one changes the snapshot format.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// key's state, and read back by `snapshot::KeyStateWire`), so renaming one
+/// changes the snapshot format.
+#[derive(Debug, Clone, Serialize)]
 pub(super) struct Baseline {
     /// Recent-history baseline (reports per bucket), as of `mu_bucket`.
-    mu: f64,
-    mu_bucket: i64,
+    pub(super) mu: f64,
+    pub(super) mu_bucket: i64,
     /// Buckets of history in `mu` (beyond the prior).
-    history: f64,
+    pub(super) history: f64,
     /// Same-hour-of-day baselines and how many days each has seen.
-    slots: Vec<f64>,
-    slot_days: Vec<u32>,
+    pub(super) slots: Vec<f64>,
+    pub(super) slot_days: Vec<u32>,
     /// The hour being accumulated (hour index since the epoch) and its sum.
-    hour: i64,
-    hour_sum: f64,
+    pub(super) hour: i64,
+    pub(super) hour_sum: f64,
 }
 
 impl Baseline {

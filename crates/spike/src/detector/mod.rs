@@ -60,10 +60,13 @@ const MIN_REGIONS: usize = 100;
 /// tested against the quieter hour before.
 const BASELINE_LOOKBACK_MS: i64 = 15 * 60_000;
 
-/// One key's state: its baseline, its buckets, its alert.
+/// One key's state: its baseline, its buckets, its alert. In a snapshot,
+/// the baseline's fields are written at the level of the others, and read
+/// back through [`snapshot::KeyStateWire`] (a plain struct is read without
+/// the buffering `flatten` costs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "snapshot::KeyStateWire")]
 struct KeyState {
-    /// Its fields are written at this level of the snapshot.
     #[serde(flatten)]
     baseline: Baseline,
     /// Buckets not yet closed.

@@ -6,12 +6,15 @@
 //! The format is versioned ([`SNAPSHOT_VERSION`]); a snapshot of an older
 //! format is migrated, one of a newer format refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::DetectorConfig;
 
+use super::baseline::Baseline;
+use super::bucket::{Closed, Tally};
+use super::open_alert::OpenAlert;
 use super::{Detector, Key, KeyState};
 
 /// The snapshot format written; 0 (no version) is the format before
@@ -34,6 +37,47 @@ struct State {
     next_close: Option<i64>,
     started: Option<i64>,
     late: u64,
+}
+
+/// A key's state as a snapshot holds it: the baseline's fields at the
+/// level of the others.
+#[derive(Deserialize)]
+pub(super) struct KeyStateWire {
+    mu: f64,
+    mu_bucket: i64,
+    history: f64,
+    slots: Vec<f64>,
+    slot_days: Vec<u32>,
+    hour: i64,
+    hour_sum: f64,
+    open: BTreeMap<i64, Tally>,
+    closed: VecDeque<Closed>,
+    alert: Option<OpenAlert>,
+    cooldown_until: i64,
+    last_seen: i64,
+    recent: VecDeque<(u64, i64)>,
+}
+
+impl From<KeyStateWire> for KeyState {
+    fn from(w: KeyStateWire) -> Self {
+        KeyState {
+            baseline: Baseline {
+                mu: w.mu,
+                mu_bucket: w.mu_bucket,
+                history: w.history,
+                slots: w.slots,
+                slot_days: w.slot_days,
+                hour: w.hour,
+                hour_sum: w.hour_sum,
+            },
+            open: w.open,
+            closed: w.closed,
+            alert: w.alert,
+            cooldown_until: w.cooldown_until,
+            last_seen: w.last_seen,
+            recent: w.recent,
+        }
+    }
 }
 
 impl Detector {

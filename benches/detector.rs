@@ -91,7 +91,7 @@ fn detector(c: &mut Criterion) {
     let lexicon = Lexicon::builtin().expect("shipped dictionaries compile");
     let posts = stream(&lexicon);
     let full = run(&lexicon, &posts);
-    let snapshot = full.snapshot();
+    let snapshot = full.snapshot().expect("the detector state serialises");
     eprintln!(
         "detector bench: {} reports, {} keys, snapshot {} bytes",
         posts.len(),
@@ -115,7 +115,9 @@ fn detector(c: &mut Criterion) {
         b.iter(|| run_with(&lexicon, black_box(&posts), config.clone()))
     });
     g.throughput(Throughput::Bytes(snapshot.len() as u64));
-    g.bench_function("snapshot", |b| b.iter(|| black_box(&full).snapshot()));
+    g.bench_function("snapshot", |b| {
+        b.iter(|| black_box(&full).snapshot().expect("serialises"))
+    });
     g.bench_function("restore", |b| {
         b.iter_batched(
             || lexicon.region_parents(),

@@ -1,18 +1,20 @@
 //! Dictionary files to a [`Lexicon`]: validation with precise errors, then
-//! the automaton and the flat arrays.
+//! the two automata and the flat arrays (`tables`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use yuqing_model::Level;
 use yuqing_text::{Analyzer, Normalizer, SegmenterOptions};
 
 use crate::error::LineIndex;
-use crate::lexicon::{Casualty, Category, Grades, Lexicon, NO_RULE, Region, Role, Rule, Term};
+use crate::lexicon::{Category, Gazetteer, Lexicon, Region};
 use crate::source::{CategoryHeader, Group, Province, SeverityRules};
+use crate::tables::{
+    Casualty, Cue, Grades, Grading, NO_RULE, Patterns, Role, Rule, RuleTable, Term,
+};
 use crate::{DictError, DictErrors, DictSource, FileKind};
 
 /// Longest term, context word or region name, in characters.
@@ -23,10 +25,33 @@ const DEFAULT_SUPPORT_CAP: f32 = 1.0;
 const DEFAULT_HEAD_WINDOW: u32 = 4;
 const DEFAULT_TOPIC_WINDOW: u32 = 80;
 
-pub(crate) fn compile(
-    sources: &[DictSource],
-    options: SegmenterOptions,
-) -> Result<Lexicon, DictErrors> {
+impl Lexicon {
+    /// Compiles dictionary files. Every problem is reported, each with its
+    /// file, line and term.
+    pub fn compile(sources: &[DictSource]) -> Result<Lexicon, DictErrors> {
+        compile(sources, SegmenterOptions::default())
+    }
+
+    /// Like [`Lexicon::compile`], with explicit segmenter options.
+    pub fn compile_with(
+        sources: &[DictSource],
+        options: SegmenterOptions,
+    ) -> Result<Lexicon, DictErrors> {
+        compile(sources, options)
+    }
+
+    /// The shipped dictionaries (embedded in the binary).
+    pub fn builtin() -> Result<Lexicon, DictErrors> {
+        Lexicon::compile(&DictSource::builtin())
+    }
+
+    /// Reads and compiles every `*.toml` in `dir`.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Lexicon, DictErrors> {
+        Lexicon::compile(&DictSource::read_dir(dir)?)
+    }
+}
+
+fn compile(sources: &[DictSource], options: SegmenterOptions) -> Result<Lexicon, DictErrors> {
     let mut b = Builder::new(Normalizer::new());
     // Shared sets first: category files refer to them.
     for kind in [FileKind::Shared, FileKind::Regions, FileKind::Category] {
@@ -101,6 +126,20 @@ struct NamedSet {
     context_id: Option<u32>,
 }
 
+/// What a category's groups take from its `[category]` table.
+struct Inherited {
+    /// The category's number.
+    index: u16,
+    window: u32,
+    negation_window: u32,
+    topic_window: u32,
+    /// Context sets of the category's `unless_any`, `unless_before` and
+    /// `unless_topic`, which groups inherit unless they say otherwise.
+    unless: Vec<u32>,
+    before: Vec<u32>,
+    topic: Vec<u32>,
+}
+
 struct Builder {
     normalizer: Normalizer,
     errors: Vec<DictError>,
@@ -121,8 +160,7 @@ struct Builder {
     rule_sets: Vec<u32>,
     regions: Vec<Region>,
     region_names: HashMap<String, (u32, String)>,
-    cue_levels: Vec<Level>,
-    cue_patterns: Vec<u32>,
+    cues: Vec<Cue>,
     grades: Grades,
 }
 
@@ -145,8 +183,7 @@ impl Builder {
             rule_sets: Vec::new(),
             regions: Vec::new(),
             region_names: HashMap::new(),
-            cue_levels: Vec::new(),
-            cue_patterns: Vec::new(),
+            cues: Vec::new(),
             grades: Grades::default(),
         }
     }
@@ -357,7 +394,14 @@ impl Builder {
                 },
             );
         }
-        let Some(sev) = severity else { return };
+        if let Some(sev) = severity {
+            self.severity(file, &sev);
+        }
+    }
+
+    /// Reads shared.toml's `[severity]`: casualty and harm words, cues and
+    /// their levels, the grading thresholds.
+    fn severity(&mut self, file: &File, sev: &SeverityRules) {
         for (words, kind) in [
             (&sev.dead, Casualty::Dead),
             (&sev.injured, Casualty::Injured),
@@ -389,14 +433,13 @@ impl Builder {
             for w in &cue.terms {
                 if let Some(w) = self.word(file, w, "cue") {
                     let p = self.intern(&w);
-                    let id = self.cue_levels.len() as u32;
-                    self.cue_levels.push(level);
-                    self.cue_patterns.push(p);
+                    let id = self.cues.len() as u32;
+                    self.cues.push(Cue { level, pattern: p });
                     self.roles.push((p, Role::Cue(id)));
                 }
             }
         }
-        if let Some(g) = sev.grading {
+        if let Some(g) = &sev.grading {
             let ok = g.yellow.dead < g.orange.dead
                 && g.orange.dead < g.red.dead
                 && g.yellow.injured < g.orange.injured
@@ -548,38 +591,8 @@ impl Builder {
         let header = header.unwrap_or_else(|| placeholder_header(file_name));
         let h = &header;
         let id = h.id.get_ref().clone();
-        let mut ok = read;
-        if read && !valid_id(&id) {
-            self.errors.push(file.error(
-                Some(h.id.span()),
-                None,
-                format!("category id `{id}`: use lower-case ASCII letters, digits and `_`"),
-            ));
-            ok = false;
-        } else if read && file_name != format!("{id}.toml") {
-            self.errors.push(file.error(
-                Some(h.id.span()),
-                None,
-                format!(
-                    "category id `{id}` does not match the file name: name the file `{id}.toml`"
-                ),
-            ));
-            ok = false;
-        }
-        if let Some(other) = self.category_ids.get(&id).filter(|_| read) {
-            let msg = format!("category id `{id}` is already defined in {other}");
-            self.errors.push(file.error(Some(h.id.span()), None, msg));
-            ok = false;
-        }
+        let ok = read && self.check_header(file, h, file_name);
         let threshold = *h.threshold.get_ref();
-        if read && !(threshold.is_finite() && threshold > 0.0) {
-            self.errors.push(file.error(
-                Some(h.threshold.span()),
-                None,
-                format!("threshold must be a number above 0, got {threshold}"),
-            ));
-            ok = false;
-        }
         let window = self.bounded(file, h.window.as_ref(), "window", 1, 500, DEFAULT_WINDOW);
         let negation_window = self.bounded(
             file,
@@ -635,154 +648,19 @@ impl Builder {
                 format!("category `{id}` has no `[[group]]` of terms: it could never flag a post"),
             ));
         }
+        let inherited = Inherited {
+            index: cat_index,
+            window,
+            negation_window,
+            topic_window,
+            unless: cat_unless,
+            before: cat_before,
+            topic: cat_topic,
+        };
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut n_terms = 0;
         for g in &groups {
-            // A bad weight is reported and the group's terms and rules are
-            // still checked (with a weight of 1 that is never used).
-            let mut weight = *g.weight.get_ref();
-            let weight_ok = weight.is_finite() && weight > 0.0 && weight <= 100.0;
-            if !weight_ok {
-                self.errors.push(file.error(
-                    Some(g.weight.span()),
-                    None,
-                    format!("weight must be above 0 and at most 100, got {weight}"),
-                ));
-                weight = 1.0;
-            }
-            let severity = match &g.severity {
-                None => None,
-                Some(s) => match s.get_ref().parse::<Level>() {
-                    Ok(l) => Some(l),
-                    Err(e) => {
-                        self.errors
-                            .push(file.error(Some(s.span()), None, e.to_string()));
-                        None
-                    }
-                },
-            };
-            let head = match &g.head {
-                None => 0.0,
-                Some(v) => {
-                    let head = *v.get_ref();
-                    let above = if weight_ok { weight } else { 0.0 };
-                    if !(head.is_finite() && head > above && head <= 100.0) {
-                        self.errors.push(file.error(
-                            Some(v.span()),
-                            None,
-                            format!(
-                                "head must be above the group's weight ({weight}) and at most 100, got {head}"
-                            ),
-                        ));
-                    } else if g.support {
-                        self.errors.push(file.error(
-                            Some(v.span()),
-                            None,
-                            "head is for main terms: a support group cannot have one".into(),
-                        ));
-                    }
-                    head
-                }
-            };
-            let group_window = self.bounded(file, g.window.as_ref(), "window", 1, 500, window);
-            let requires = self.context_list(file, &g.requires_any);
-            let mut unless = self.context_list(file, &g.unless_any);
-            let mut before = self.context_list(file, &g.unless_before);
-            if g.inherit {
-                unless.extend(
-                    cat_unless
-                        .iter()
-                        .filter(|i| !unless.contains(i))
-                        .collect::<Vec<_>>(),
-                );
-                before.extend(
-                    cat_before
-                        .iter()
-                        .filter(|i| !before.contains(i))
-                        .collect::<Vec<_>>(),
-                );
-            }
-            let topic: Vec<u32> = if g.inherit {
-                cat_topic.clone()
-            } else {
-                Vec::new()
-            };
-            let rule = if requires.is_empty()
-                && unless.is_empty()
-                && before.is_empty()
-                && topic.is_empty()
-            {
-                NO_RULE
-            } else {
-                let requires = self.push_sets(&requires);
-                let unless = self.push_sets(&unless);
-                let before = self.push_sets(&before);
-                let topic = self.push_sets(&topic);
-                self.rules.push(Rule {
-                    window: group_window,
-                    negation_window,
-                    topic_window,
-                    requires,
-                    unless,
-                    before,
-                    topic,
-                });
-                (self.rules.len() - 1) as u32
-            };
-            if g.terms.is_empty() {
-                self.errors.push(file.error(
-                    Some(g.weight.span()),
-                    None,
-                    "group has no terms".into(),
-                ));
-            }
-            for t in &g.terms {
-                let words: Vec<String> = match t.get_ref().strip_prefix('@') {
-                    Some(name) => {
-                        match self.named_sets.get(name) {
-                            Some(set) => set.words.clone(),
-                            None if self.follow_on(name) => continue,
-                            None => {
-                                self.errors.push(file.error(
-                                Some(t.span()),
-                                None,
-                                format!("unknown set `@{name}`: define it under [sets] in shared.toml"),
-                            ));
-                                continue;
-                            }
-                        }
-                    }
-                    None => match self.word(file, t, "term") {
-                        Some(w) => vec![w],
-                        None => continue,
-                    },
-                };
-                for w in words {
-                    let line = file.index.locate(t.span().start).0;
-                    if let Some(first) = seen.get(&w) {
-                        self.errors.push(file.error(
-                            Some(t.span()),
-                            Some(&w),
-                            format!("listed twice in this category (first at line {first})"),
-                        ));
-                        continue;
-                    }
-                    seen.insert(w.clone(), line);
-                    let pattern = self.intern(&w);
-                    let tid = self.terms.len() as u32;
-                    self.terms.push(Term {
-                        category: cat_index,
-                        support: g.support,
-                        weight,
-                        rule,
-                        severity,
-                        pattern,
-                        head,
-                    });
-                    self.roles.push((pattern, Role::Term(tid)));
-                    n_terms += 1;
-                }
-            }
+            n_terms += self.group(file, g, &inherited, &mut seen);
         }
         if !ok {
             return;
@@ -803,6 +681,220 @@ impl Builder {
             unless_stock_code: h.unless_stock_code,
             head_sets,
         });
+    }
+
+    /// Checks a category's `[category]` table as read: its id (valid, the
+    /// file's name, not taken) and threshold. Each problem is reported.
+    fn check_header(&mut self, file: &File, h: &CategoryHeader, file_name: &str) -> bool {
+        let id = h.id.get_ref();
+        let mut ok = true;
+        if !valid_id(id) {
+            self.errors.push(file.error(
+                Some(h.id.span()),
+                None,
+                format!("category id `{id}`: use lower-case ASCII letters, digits and `_`"),
+            ));
+            ok = false;
+        } else if file_name != format!("{id}.toml") {
+            self.errors.push(file.error(
+                Some(h.id.span()),
+                None,
+                format!(
+                    "category id `{id}` does not match the file name: name the file `{id}.toml`"
+                ),
+            ));
+            ok = false;
+        }
+        if let Some(other) = self.category_ids.get(id) {
+            let msg = format!("category id `{id}` is already defined in {other}");
+            self.errors.push(file.error(Some(h.id.span()), None, msg));
+            ok = false;
+        }
+        let threshold = *h.threshold.get_ref();
+        if !(threshold.is_finite() && threshold > 0.0) {
+            self.errors.push(file.error(
+                Some(h.threshold.span()),
+                None,
+                format!("threshold must be a number above 0, got {threshold}"),
+            ));
+            ok = false;
+        }
+        ok
+    }
+
+    /// Reads one `[[group]]` of a category: its weight, severity and head
+    /// weight, its context rule, its terms. Returns the terms added.
+    fn group(
+        &mut self,
+        file: &File,
+        g: &Group,
+        inherited: &Inherited,
+        seen: &mut HashMap<String, usize>,
+    ) -> usize {
+        // A bad weight is reported and the group's terms and rules are
+        // still checked (with a weight of 1 that is never used).
+        let mut weight = *g.weight.get_ref();
+        let weight_ok = weight.is_finite() && weight > 0.0 && weight <= 100.0;
+        if !weight_ok {
+            self.errors.push(file.error(
+                Some(g.weight.span()),
+                None,
+                format!("weight must be above 0 and at most 100, got {weight}"),
+            ));
+            weight = 1.0;
+        }
+        let severity = match &g.severity {
+            None => None,
+            Some(s) => match s.get_ref().parse::<Level>() {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    self.errors
+                        .push(file.error(Some(s.span()), None, e.to_string()));
+                    None
+                }
+            },
+        };
+        let head = match &g.head {
+            None => 0.0,
+            Some(v) => {
+                let head = *v.get_ref();
+                let above = if weight_ok { weight } else { 0.0 };
+                if !(head.is_finite() && head > above && head <= 100.0) {
+                    self.errors.push(file.error(
+                        Some(v.span()),
+                        None,
+                        format!(
+                            "head must be above the group's weight ({weight}) and at most 100, got {head}"
+                        ),
+                    ));
+                } else if g.support {
+                    self.errors.push(file.error(
+                        Some(v.span()),
+                        None,
+                        "head is for main terms: a support group cannot have one".into(),
+                    ));
+                }
+                head
+            }
+        };
+        let rule = self.group_rule(file, g, inherited);
+        if g.terms.is_empty() {
+            self.errors
+                .push(file.error(Some(g.weight.span()), None, "group has no terms".into()));
+        }
+        let term = Term {
+            category: inherited.index,
+            support: g.support,
+            weight,
+            rule,
+            severity,
+            pattern: 0,
+            head,
+        };
+        self.group_terms(file, g, &term, seen)
+    }
+
+    /// The context rule of a group (its own lists, with the category's
+    /// when it inherits them), or [`NO_RULE`].
+    fn group_rule(&mut self, file: &File, g: &Group, inherited: &Inherited) -> u32 {
+        let group_window =
+            self.bounded(file, g.window.as_ref(), "window", 1, 500, inherited.window);
+        let requires = self.context_list(file, &g.requires_any);
+        let mut unless = self.context_list(file, &g.unless_any);
+        let mut before = self.context_list(file, &g.unless_before);
+        if g.inherit {
+            unless.extend(
+                inherited
+                    .unless
+                    .iter()
+                    .filter(|i| !unless.contains(i))
+                    .collect::<Vec<_>>(),
+            );
+            before.extend(
+                inherited
+                    .before
+                    .iter()
+                    .filter(|i| !before.contains(i))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let topic: Vec<u32> = if g.inherit {
+            inherited.topic.clone()
+        } else {
+            Vec::new()
+        };
+        if requires.is_empty() && unless.is_empty() && before.is_empty() && topic.is_empty() {
+            NO_RULE
+        } else {
+            let requires = self.push_sets(&requires);
+            let unless = self.push_sets(&unless);
+            let before = self.push_sets(&before);
+            let topic = self.push_sets(&topic);
+            self.rules.push(Rule {
+                window: group_window,
+                negation_window: inherited.negation_window,
+                topic_window: inherited.topic_window,
+                requires,
+                unless,
+                before,
+                topic,
+            });
+            (self.rules.len() - 1) as u32
+        }
+    }
+
+    /// Adds a group's terms (words and `@set`s), each a copy of `term` with
+    /// its pattern; a word listed twice in a category is an error
+    /// (`seen`: word → line). Returns the terms added.
+    fn group_terms(
+        &mut self,
+        file: &File,
+        g: &Group,
+        term: &Term,
+        seen: &mut HashMap<String, usize>,
+    ) -> usize {
+        let mut added = 0;
+        for t in &g.terms {
+            let words: Vec<String> = match t.get_ref().strip_prefix('@') {
+                Some(name) => match self.named_sets.get(name) {
+                    Some(set) => set.words.clone(),
+                    None if self.follow_on(name) => continue,
+                    None => {
+                        self.errors.push(file.error(
+                            Some(t.span()),
+                            None,
+                            format!("unknown set `@{name}`: define it under [sets] in shared.toml"),
+                        ));
+                        continue;
+                    }
+                },
+                None => match self.word(file, t, "term") {
+                    Some(w) => vec![w],
+                    None => continue,
+                },
+            };
+            for w in words {
+                let line = file.index.locate(t.span().start).0;
+                if let Some(first) = seen.get(&w) {
+                    self.errors.push(file.error(
+                        Some(t.span()),
+                        Some(&w),
+                        format!("listed twice in this category (first at line {first})"),
+                    ));
+                    continue;
+                }
+                seen.insert(w.clone(), line);
+                let pattern = self.intern(&w);
+                let tid = self.terms.len() as u32;
+                self.terms.push(Term {
+                    pattern,
+                    ..term.clone()
+                });
+                self.roles.push((pattern, Role::Term(tid)));
+                added += 1;
+            }
+        }
+        added
     }
 
     fn bounded(
@@ -928,104 +1020,33 @@ impl Builder {
         if !self.errors.is_empty() {
             return Err(DictErrors(self.errors));
         }
-        self.roles.sort_by_key(|&(p, _)| p);
-        let mut role_start = Vec::with_capacity(self.patterns.len() + 1);
-        let mut roles = Vec::with_capacity(self.roles.len());
-        let mut i = 0;
-        for p in 0..self.patterns.len() as u32 {
-            role_start.push(roles.len() as u32);
-            while i < self.roles.len() && self.roles[i].0 == p {
-                roles.push(self.roles[i].1);
-                i += 1;
-            }
-        }
-        role_start.push(roles.len() as u32);
-
         // Two automata: the primary one (main terms, regions) runs on every
         // post; the secondary one (support terms, context, casualty words,
         // cues) only on posts where a main term matched.
-        let roles_of = |p: usize| &roles[role_start[p] as usize..role_start[p + 1] as usize];
-        let lexicon_terms = &self.terms;
-        let is_primary = |r: &Role| match r {
-            Role::Term(t) => !lexicon_terms[*t as usize].support,
-            Role::Region(_) => true,
-            _ => false,
-        };
-        let build =
-            |which: bool| -> Result<Option<CharwiseDoubleArrayAhoCorasick<u32>>, DictErrors> {
-                let selected: Vec<(&str, u32)> = self
-                    .patterns
-                    .iter()
-                    .enumerate()
-                    .filter(|(p, _)| roles_of(*p).iter().any(|r| is_primary(r) == which))
-                    .map(|(i, p)| (p.as_str(), i as u32))
-                    .collect();
-                if selected.is_empty() {
-                    return Ok(None);
-                }
-                CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build_with_values(selected)
-                    .map(Some)
-                    .map_err(|e| {
-                        DictErrors(vec![DictError {
-                            file: "<dictionaries>".into(),
-                            line: 0,
-                            column: 0,
-                            term: None,
-                            message: format!("cannot build the automaton: {e}"),
-                        }])
-                    })
-            };
-        let primary = build(true)?;
-        let secondary = build(false)?;
-
-        let keywords: Vec<&str> = self
-            .patterns
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| {
-                roles[role_start[*p] as usize..role_start[*p + 1] as usize]
-                    .iter()
-                    .any(|r| !matches!(r, Role::Context(_)))
-            })
-            .map(|(_, w)| w.as_str())
-            .collect();
-        let analyzer = Analyzer::with_normalizer(self.normalizer, keywords, options);
-        let segmenter_words_added = analyzer.segmenter().added_words();
-
-        let region_names = self
+        let patterns = Patterns::build(self.patterns, self.roles, &self.terms).map_err(|e| {
+            DictErrors(vec![DictError {
+                file: "<dictionaries>".into(),
+                line: 0,
+                column: 0,
+                term: None,
+                message: format!("cannot build the automaton: {e}"),
+            }])
+        })?;
+        let analyzer = Analyzer::with_normalizer(self.normalizer, patterns.keywords(), options);
+        let names = self
             .region_names
             .into_iter()
             .map(|(name, (id, _))| (name, id))
             .collect();
-        let rule_masks = rule_masks(&self.rules, &self.rule_sets, self.set_count as usize);
-        let longest_pattern = self.patterns.iter().map(String::len).max().unwrap_or(0) as u32;
-        Ok(Lexicon {
-            analyzer: std::sync::Arc::new(analyzer),
-            region_names,
-            categories: self.categories,
-            primary,
-            secondary,
-            patterns: self
-                .patterns
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect(),
-            role_start,
-            roles,
-            terms: self.terms,
-            rules: self.rules,
-            rule_masks,
-            longest_pattern,
-            rule_sets: self.rule_sets,
-            set_count: self.set_count as usize,
-            regions: self.regions,
-            cue_levels: self.cue_levels,
-            cue_patterns: self.cue_patterns,
-            grades: self.grades,
-            segmenter_words_added,
-        })
+        Ok(Lexicon::new(
+            analyzer,
+            self.categories,
+            Gazetteer::new(self.regions, names),
+            patterns,
+            self.terms,
+            RuleTable::new(self.rules, self.rule_sets, self.set_count as usize),
+            Grading::new(self.cues, self.grades),
+        ))
     }
 }
 
@@ -1061,23 +1082,4 @@ fn placeholder_header(file_name: &str) -> CategoryHeader {
         quotes_figurative: false,
         unless_stock_code: false,
     }
-}
-
-/// [`Lexicon::rule_masks`][crate::lexicon::Lexicon]: for each rule and
-/// context set, the rule's lists that hold the set.
-fn rule_masks(rules: &[Rule], rule_sets: &[u32], set_count: usize) -> Vec<u8> {
-    let mut masks = vec![0u8; rules.len() * set_count];
-    for (r, rule) in rules.iter().enumerate() {
-        for (range, bit) in [
-            (rule.topic, Rule::TOPIC),
-            (rule.requires, Rule::REQUIRES),
-            (rule.unless, Rule::UNLESS),
-            (rule.before, Rule::BEFORE),
-        ] {
-            for &set in &rule_sets[range.0 as usize..range.1 as usize] {
-                masks[r * set_count + set as usize] |= bit;
-            }
-        }
-    }
-    masks
 }

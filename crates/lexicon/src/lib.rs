@@ -11,6 +11,12 @@
 //! plus flat arrays saying what each pattern is for. A `Lexicon` is
 //! immutable: share it behind an `Arc`, and swap the `Arc` to reload.
 //!
+//! Inside, each step is a module that depends only on those before it:
+//! `source` reads the files; `tables` holds the compiled arrays and the
+//! automata (and is the only place they are indexed); `lexicon` is the
+//! `Lexicon` that owns them, with the methods the scoring loop reads them
+//! by; `compile` turns sources into a `Lexicon`; `matcher` scores with one.
+//!
 //! # Scoring
 //!
 //! [`Lexicon::score_into`] scans a post's normalised text and writes the
@@ -60,6 +66,7 @@ mod lexicon;
 mod matcher;
 mod shared;
 pub mod source;
+mod tables;
 
 pub use error::{DictError, DictErrors};
 pub use lexicon::{Category, Lexicon, LexiconStats, Region};

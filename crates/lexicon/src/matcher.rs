@@ -1,12 +1,12 @@
 //! The scoring loop: one automaton pass, flat arrays, no allocation per
 //! match.
 
-use daachorse::CharwiseDoubleArrayAhoCorasick;
 use yuqing_model::{CategoryHit, Level, Post, ScoredPost, Severity};
 use yuqing_text::Analyzed;
 
 use crate::casualty::{count_close, count_near};
-use crate::lexicon::{Casualty, Category, Lexicon, NO_RULE, Role, Rule};
+use crate::lexicon::{Category, Lexicon};
+use crate::tables::{Automaton, Casualty, NO_RULE, Role, Rule};
 
 /// A match of some pattern role: `id` is a term, set, region or cue index.
 #[derive(Debug, Clone, Copy)]
@@ -142,8 +142,8 @@ impl Scratch {
 
     #[cold]
     fn fit(&mut self, lexicon: &Lexicon) {
-        let (t, c) = (lexicon.terms.len(), lexicon.categories.len());
-        let (r, q) = (lexicon.regions.len(), lexicon.cue_levels.len());
+        let (t, c) = (lexicon.term_count(), lexicon.categories().len());
+        let (r, q) = (lexicon.regions().len(), lexicon.grading().cue_count());
         if self.term_seen.len() != t
             || self.main.len() != c
             || self.region_seen.len() != r
@@ -160,7 +160,7 @@ impl Scratch {
             self.cue_seen = vec![0; q];
             self.generation = 0;
         }
-        self.longest = lexicon.longest_pattern;
+        self.longest = lexicon.longest_pattern();
     }
 
     #[inline]
@@ -240,7 +240,7 @@ impl Scratch {
         }
         let main = self.main[c];
         if main > 0.0 {
-            main + self.support[c].min(lexicon.categories[c].support_cap)
+            main + self.support[c].min(lexicon.categories()[c].support_cap)
         } else {
             0.0
         }
@@ -251,7 +251,7 @@ impl Scratch {
     pub fn terms<'l>(&'l self, lexicon: &'l Lexicon, c: u16) -> impl Iterator<Item = &'l str> + 'l {
         self.counted
             .iter()
-            .filter(move |&&t| lexicon.terms[t as usize].category == c)
+            .filter(move |&&t| lexicon.term(t).category == c)
             .map(move |&t| lexicon.term_text(t))
     }
 
@@ -268,9 +268,7 @@ impl Scratch {
 
     /// Severity cues found in the last flagged post, in order.
     pub fn cues<'l>(&'l self, lexicon: &'l Lexicon) -> impl Iterator<Item = &'l str> + 'l {
-        self.cues
-            .iter()
-            .map(move |&c| &*lexicon.patterns[lexicon.cue_patterns[c as usize] as usize])
+        self.cues.iter().map(move |&c| lexicon.cue_text(c))
     }
 }
 
@@ -278,16 +276,16 @@ impl Lexicon {
     /// Scores one analysed text (from [`Lexicon::analyzer`]) into
     /// `scratch`; read the outcome from it.
     pub fn score_into(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
-        if scratch.term_seen.len() != self.terms.len()
-            || scratch.main.len() != self.categories.len()
-            || scratch.region_seen.len() != self.regions.len()
-            || scratch.cue_seen.len() != self.cue_levels.len()
-            || scratch.longest != self.longest_pattern
+        if scratch.term_seen.len() != self.term_count()
+            || scratch.main.len() != self.categories().len()
+            || scratch.region_seen.len() != self.regions().len()
+            || scratch.cue_seen.len() != self.grading().cue_count()
+            || scratch.longest != self.longest_pattern()
         {
             scratch.fit(self);
         }
         scratch.reset();
-        if let Some(primary) = &self.primary {
+        if let Some(primary) = self.primary() {
             scan(primary, analyzed.normalized(), &mut scratch.matches);
         }
         // Most posts match nothing: keep their path short.
@@ -300,47 +298,7 @@ impl Lexicon {
     /// needed, terms, flags, regions, severity.
     #[inline(never)]
     fn evaluate(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
-        let mut main_hits = false;
-        for i in 0..scratch.matches.len() {
-            let Hit { id: p, start, end } = scratch.matches[i];
-            let p = p as usize;
-            for &role in &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize] {
-                match role {
-                    Role::Term(id) if !self.terms[id as usize].support => {
-                        main_hits = true;
-                        scratch.term_hits.push(Hit { id, start, end });
-                    }
-                    Role::Region(id) => scratch.region_hits.push(Hit { id, start, end }),
-                    _ => {}
-                }
-            }
-        }
-        if main_hits {
-            // Evidence around the candidates: support terms, context,
-            // casualty words and cues.
-            scratch.matches.clear();
-            if let Some(secondary) = &self.secondary {
-                scan(secondary, analyzed.normalized(), &mut scratch.matches);
-            }
-            for i in 0..scratch.matches.len() {
-                let Hit { id: p, start, end } = scratch.matches[i];
-                let p = p as usize;
-                for &role in
-                    &self.roles[self.role_start[p] as usize..self.role_start[p + 1] as usize]
-                {
-                    match role {
-                        Role::Term(id) if self.terms[id as usize].support => {
-                            scratch.term_hits.push(Hit { id, start, end })
-                        }
-                        Role::Context(id) => scratch.context_hits.push(Hit { id, start, end }),
-                        Role::Casualty(kind) => scratch.casualty_hits.push((kind, start, end)),
-                        Role::Harm => scratch.harm_hits.push(Hit { id: 0, start, end }),
-                        Role::Cue(id) => scratch.cue_hits.push(Hit { id, start, end }),
-                        _ => {}
-                    }
-                }
-            }
-        }
+        self.gather(analyzed, scratch);
         if scratch.term_hits.is_empty() && scratch.region_hits.is_empty() {
             return;
         }
@@ -372,7 +330,7 @@ impl Lexicon {
             scratch.work += scratch.term_hits.len() as u64;
             for i in 0..scratch.term_hits.len() {
                 let h = scratch.term_hits[i];
-                let term = &self.terms[h.id as usize];
+                let term = self.term(h.id);
                 if term.support != pass_support {
                     continue;
                 }
@@ -400,9 +358,63 @@ impl Lexicon {
         }
 
         self.add_harm(analyzed, scratch);
+        self.flag(scratch);
+        self.list_regions(analyzed, scratch);
+        if !scratch.flagged.is_empty() {
+            self.grade(analyzed, scratch);
+        }
+    }
 
+    /// Files the primary scan's matches as term and region hits by their
+    /// roles; where a main term matched, scans for the evidence (support
+    /// terms, context, casualty and harm words, cues) and files those.
+    #[inline]
+    fn gather(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
+        let mut main_hits = false;
+        for i in 0..scratch.matches.len() {
+            let Hit { id: p, start, end } = scratch.matches[i];
+            for &role in self.roles(p) {
+                match role {
+                    Role::Term(id) if !self.term(id).support => {
+                        main_hits = true;
+                        scratch.term_hits.push(Hit { id, start, end });
+                    }
+                    Role::Region(id) => scratch.region_hits.push(Hit { id, start, end }),
+                    _ => {}
+                }
+            }
+        }
+        if main_hits {
+            // Evidence around the candidates: support terms, context,
+            // casualty words and cues.
+            scratch.matches.clear();
+            if let Some(secondary) = self.secondary() {
+                scan(secondary, analyzed.normalized(), &mut scratch.matches);
+            }
+            for i in 0..scratch.matches.len() {
+                let Hit { id: p, start, end } = scratch.matches[i];
+                for &role in self.roles(p) {
+                    match role {
+                        Role::Term(id) if self.term(id).support => {
+                            scratch.term_hits.push(Hit { id, start, end })
+                        }
+                        Role::Context(id) => scratch.context_hits.push(Hit { id, start, end }),
+                        Role::Casualty(kind) => scratch.casualty_hits.push((kind, start, end)),
+                        Role::Harm => scratch.harm_hits.push(Hit { id: 0, start, end }),
+                        Role::Cue(id) => scratch.cue_hits.push(Hit { id, start, end }),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flags the categories whose score reached their threshold, highest
+    /// score first.
+    #[inline]
+    fn flag(&self, scratch: &mut Scratch) {
         for &c in &scratch.touched {
-            let category = &self.categories[c as usize];
+            let category = &self.categories()[c as usize];
             let main = scratch.main[c as usize];
             if main > 0.0 {
                 let score = main + scratch.support[c as usize].min(category.support_cap);
@@ -418,7 +430,12 @@ impl Lexicon {
                     .then(a.category.cmp(&b.category))
             });
         }
+    }
 
+    /// Lists the regions named as names, each province before its first
+    /// division, each once.
+    #[inline]
+    fn list_regions(&self, analyzed: &Analyzed, scratch: &mut Scratch) {
         scratch.work += scratch.region_hits.len() as u64;
         let generation = scratch.generation;
         for i in 0..scratch.region_hits.len() {
@@ -430,7 +447,7 @@ impl Lexicon {
             if !self.region_whole(analyzed, h.start, h.end) {
                 continue;
             }
-            if let Some(parent) = self.regions[h.id as usize].parent
+            if let Some(parent) = self.regions()[h.id as usize].parent
                 && scratch.region_seen[parent as usize] != generation
             {
                 scratch.region_seen[parent as usize] = generation;
@@ -439,16 +456,12 @@ impl Lexicon {
             scratch.region_seen[h.id as usize] = generation;
             scratch.regions.push(h.id);
         }
-
-        if !scratch.flagged.is_empty() {
-            self.grade(analyzed, scratch);
-        }
     }
 
     /// Applies one term hit: boundaries, context rule, distinctness, score.
     #[inline]
     fn count_term(&self, analyzed: &Analyzed, scratch: &mut Scratch, h: Hit) {
-        let term = &self.terms[h.id as usize];
+        let term = self.term(h.id);
         let c = term.category as usize;
         if scratch.inside_covered(c, h) {
             return;
@@ -459,7 +472,7 @@ impl Lexicon {
         let (titles, quotes) = *scratch
             .marks
             .get_or_insert_with(|| (has_title_mark(text), has_quote(text)));
-        let category = &self.categories[c];
+        let category = &self.categories()[c];
         if (titles && in_title(text, h))
             || (quotes && category.quotes_figurative && in_scare_quotes(text, h))
             || (category.unless_stock_code
@@ -471,20 +484,20 @@ impl Lexicon {
         let factor = if self.whole(analyzed, h.start, h.end) {
             1.0
         } else {
-            self.categories[c].partial
+            self.categories()[c].partial
         };
         if factor <= 0.0 {
             return;
         }
         if term.rule != NO_RULE {
-            let rule = &self.rules[term.rule as usize];
+            let rule = self.rules().rule(term.rule as usize);
             // Topic words reach furthest; a rule without them looks only
             // as far as its window.
             let mut reach = rule.window.max(rule.negation_window);
             if rule.topic.0 != rule.topic.1 {
                 reach = reach.max(rule.topic_window);
             }
-            let range = near_range(&scratch.context_hits, h, reach, self.longest_pattern);
+            let range = near_range(&scratch.context_hits, h, reach, self.longest_pattern());
             scratch.work += range.len() as u64;
             if !self.rule_passes(
                 term.rule as usize,
@@ -513,7 +526,7 @@ impl Lexicon {
         // A head term in the shape of a headline (a place, a count or a
         // head word close by) weighs its head weight.
         let weight = if term.head > term.weight
-            && self.head_evidence(analyzed, scratch, &self.categories[c], h)
+            && self.head_evidence(analyzed, scratch, &self.categories()[c], h)
         {
             term.head
         } else {
@@ -558,19 +571,18 @@ impl Lexicon {
     ) -> bool {
         let text = analyzed.normalized();
         let window = category.head_window;
-        let (a, b) = category.head_sets;
-        let sets = &self.rule_sets[a as usize..b as usize];
+        let sets = self.rules().sets(category.head_sets);
         // Evidence is something beside the term, not a part of it (空气 in
         // 空气质量).
         let apart = |c: &Hit| !(c.start >= h.start && c.end <= h.end);
         if !sets.is_empty()
-            && near(&scratch.context_hits, h, window, self.longest_pattern)
+            && near(&scratch.context_hits, h, window, self.longest_pattern())
                 .iter()
                 .any(|c| sets.contains(&c.id) && apart(c) && within(text, h, *c, window))
         {
             return true;
         }
-        if near(&scratch.region_hits, h, window, self.longest_pattern)
+        if near(&scratch.region_hits, h, window, self.longest_pattern())
             .iter()
             .any(|r| {
                 apart(r)
@@ -589,7 +601,7 @@ impl Lexicon {
         let wanted = scratch
             .touched
             .iter()
-            .any(|&c| self.categories[c as usize].harm > 0.0 && scratch.main[c as usize] > 0.0);
+            .any(|&c| self.categories()[c as usize].harm > 0.0 && scratch.main[c as usize] > 0.0);
         if !wanted || (scratch.harm_hits.is_empty() && scratch.casualty_hits.is_empty()) {
             return;
         }
@@ -615,7 +627,7 @@ impl Lexicon {
         scratch.harm.sort_unstable_by_key(|h| h.start);
         for i in 0..scratch.touched.len() {
             let c = scratch.touched[i] as usize;
-            let category = &self.categories[c];
+            let category = &self.categories()[c];
             if category.harm <= 0.0 || scratch.main[c] <= 0.0 {
                 continue;
             }
@@ -628,13 +640,18 @@ impl Lexicon {
                     start: k.start,
                     end: k.end,
                 };
-                near(&scratch.harm, t, category.harm_window, self.longest_pattern)
-                    .iter()
-                    .any(|m| {
-                        // Harm inside the term is the term itself (中毒).
-                        !(m.start >= k.start && m.end <= k.end)
-                            && within(text, t, *m, category.harm_window)
-                    })
+                near(
+                    &scratch.harm,
+                    t,
+                    category.harm_window,
+                    self.longest_pattern(),
+                )
+                .iter()
+                .any(|m| {
+                    // Harm inside the term is the term itself (中毒).
+                    !(m.start >= k.start && m.end <= k.end)
+                        && within(text, t, *m, category.harm_window)
+                })
             });
             if harmed {
                 scratch.main[c] += category.harm;
@@ -698,7 +715,7 @@ impl Lexicon {
             let i = bounds.partition_point(|&b| b < start);
             let token_start = bounds[i - 1] as usize;
             let piece = &text[token_start..start as usize];
-            let segmenter = self.analyzer.segmenter();
+            let segmenter = self.analyzer().segmenter();
             if !(piece.chars().nth(1).is_some() && segmenter.has_word(piece)) {
                 return false;
             }
@@ -728,7 +745,7 @@ impl Lexicon {
     fn whole(&self, analyzed: &Analyzed, start: u32, end: u32) -> bool {
         let bounds = analyzed.bounds();
         let text = analyzed.normalized();
-        let segmenter = self.analyzer.segmenter();
+        let segmenter = self.analyzer().segmenter();
         let is_word = |piece: &str| piece.chars().nth(1).is_some() && segmenter.has_word(piece);
         if bounds.binary_search(&start).is_err() {
             let i = bounds.partition_point(|&b| b < start);
@@ -768,9 +785,9 @@ impl Lexicon {
             }
             whole[i] == 1
         };
-        let rule = &self.rules[r];
+        let rule = self.rules().rule(r);
         let text = analyzed.normalized();
-        let masks = &self.rule_masks[r * self.set_count..(r + 1) * self.set_count];
+        let masks = self.rules().masks(r);
         let mut required_found = rule.requires.0 == rule.requires.1;
         for (i, c) in context.iter().enumerate() {
             let mask = masks[c.id as usize];
@@ -824,7 +841,7 @@ impl Lexicon {
             *slot = (*slot).max(n);
         }
         let dead = out.dead.saturating_add(out.missing);
-        let g = &self.grades;
+        let g = self.grading().grades();
         for (level, (d, i)) in [
             (Level::Yellow, g.yellow),
             (Level::Orange, g.orange),
@@ -839,7 +856,7 @@ impl Lexicon {
             if !self.whole(analyzed, h.start, h.end) {
                 continue;
             }
-            out.level = out.level.max(self.cue_levels[h.id as usize]);
+            out.level = out.level.max(self.grading().cue(h.id).level);
             if scratch.cue_seen[h.id as usize] != scratch.generation {
                 scratch.cue_seen[h.id as usize] = scratch.generation;
                 scratch.cues.push(h.id);
@@ -847,7 +864,7 @@ impl Lexicon {
         }
         let flagged = &scratch.flagged;
         for &t in &scratch.counted {
-            let term = &self.terms[t as usize];
+            let term = self.term(t);
             if let Some(level) = term.severity
                 && flagged.iter().any(|f| f.category == term.category)
             {
@@ -864,7 +881,7 @@ impl Lexicon {
             .flagged
             .iter()
             .map(|f| CategoryHit {
-                id: self.categories[f.category as usize].id.clone(),
+                id: self.categories()[f.category as usize].id.clone(),
                 score: (f.score * 100.0).round() / 100.0,
                 terms: scratch
                     .terms(self, f.category)
@@ -875,7 +892,7 @@ impl Lexicon {
         let regions = scratch
             .regions
             .iter()
-            .map(|&r| self.regions[r as usize].name.clone())
+            .map(|&r| self.regions()[r as usize].name.clone())
             .collect();
         let severity = scratch.severity.map(|s| {
             let mut cues: Vec<String> = Vec::new();
@@ -905,7 +922,7 @@ impl Lexicon {
 /// The overlapping scan, kept apart from the role dispatch so that its
 /// loop stays as tight as a bare scan: it only records matches.
 #[inline(never)]
-fn scan(automaton: &CharwiseDoubleArrayAhoCorasick<u32>, text: &str, out: &mut Vec<Hit>) {
+fn scan(automaton: &Automaton, text: &str, out: &mut Vec<Hit>) {
     automaton.find_overlapping_iter(text).for_each(|m| {
         out.push(Hit {
             id: m.value(),

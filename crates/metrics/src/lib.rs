@@ -74,6 +74,9 @@ pub struct Metrics {
     pub commits: IntCounter,
     /// `yuqing_index_commit_failures_total`.
     pub commit_failures: IntCounter,
+    /// `yuqing_detector_snapshot_failures_total`: commits written without
+    /// a detector snapshot (its state could not be serialised).
+    pub snapshot_failures: IntCounter,
     /// `yuqing_index_last_commit_timestamp_seconds`.
     pub last_commit: IntGauge,
     /// `yuqing_index_documents`.
@@ -179,6 +182,10 @@ impl Metrics {
                 "yuqing_index_commit_failures_total",
                 "Index commits that failed or were postponed (a sink could not deliver).",
             ),
+            snapshot_failures: counter(
+                "yuqing_detector_snapshot_failures_total",
+                "Index commits written without a burst detector snapshot (its state could not be serialised).",
+            ),
             last_commit: gauge(
                 "yuqing_index_last_commit_timestamp_seconds",
                 "Unix time of the last successful index commit.",
@@ -255,6 +262,7 @@ impl Metrics {
             Box::new(self.commit_duration.clone()),
             Box::new(self.commits.clone()),
             Box::new(self.commit_failures.clone()),
+            Box::new(self.snapshot_failures.clone()),
             Box::new(self.last_commit.clone()),
             Box::new(self.index_documents.clone()),
             Box::new(self.index_segments.clone()),

@@ -687,7 +687,7 @@ impl Pipeline {
                         || first_pending.is_some_and(|t| t.elapsed() >= commit_every))
                 {
                     if let Some(d) = detector.as_ref().filter(|_| detector_dirty) {
-                        positions.detector = Some(snapshots.write(d)?);
+                        positions.detector = snapshots.write(d)?;
                         detector_dirty = false;
                     }
                     if let Err(e) = commit(
@@ -735,7 +735,7 @@ impl Pipeline {
                     emit(d.finish(), &mut alerts, &mut unrecorded)?;
                 }
                 if detector_dirty {
-                    positions.detector = Some(snapshots.write(d)?);
+                    positions.detector = snapshots.write(d)?;
                     pending += 1;
                 }
             }
@@ -906,9 +906,19 @@ impl SnapshotDir {
         }
     }
 
-    /// Writes a snapshot (fsynced) and returns its name.
-    fn write(&mut self, detector: &Detector) -> Result<String, PipelineError> {
+    /// Writes a snapshot (fsynced) and returns its name; `None` when the
+    /// detector's state could not be serialised (logged and counted: the
+    /// commit then names no snapshot, and a restart relearns baselines).
+    fn write(&mut self, detector: &Detector) -> Result<Option<String>, PipelineError> {
         use std::io::Write;
+        let bytes = match detector.snapshot() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                metrics().snapshot_failures.inc();
+                tracing::error!(error = %e, "no detector snapshot for this commit");
+                return Ok(None);
+            }
+        };
         let name = format!("snapshot-{:010}.json", self.next);
         self.next += 1;
         let path = self.dir.join(&name);
@@ -920,9 +930,9 @@ impl SnapshotDir {
         };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let mut f = std::fs::File::create(&path).map_err(io)?;
-        f.write_all(&detector.snapshot()).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
-        Ok(name)
+        Ok(Some(name))
     }
 
     /// The index commit naming `current` is done: the others can go.

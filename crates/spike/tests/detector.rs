@@ -344,7 +344,7 @@ fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_and_the_baselines() {
     let mut first = Detector::new(DetectorConfig::default(), parents());
     let mut emitted = run(&mut first, &posts[..cut]);
     assert_eq!(first.open_alerts(), 1);
-    let snapshot = first.snapshot();
+    let snapshot = first.snapshot().expect("the state serialises");
     drop(first);
     let mut second =
         Detector::restore(DetectorConfig::default(), parents(), &snapshot).expect("restore");

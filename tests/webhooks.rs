@@ -1,6 +1,7 @@
 //! `yuqing run` on the demo stream with webhooks: every alert message the
 //! pipeline emits reaches a local receiver, open to resolved, in the
-//! webhook's format.
+//! webhook's format; a process killed (SIGKILL) with requests in flight
+//! delivers them after its restart.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -122,4 +123,91 @@ fn run_delivers_the_demo_alerts_to_webhooks() {
     // Nothing left in the outbox.
     let outbox = std::fs::read_to_string(dir.path().join("data/webhooks/outbox.jsonl")).unwrap();
     assert!(outbox.is_empty(), "{outbox}");
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn a_kill_during_delivery_loses_no_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-stream.jsonl");
+    // First a receiver that takes connections and never answers: every
+    // request is in flight when the process is killed.
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for s in hanging.incoming().flatten() {
+            h.lock().unwrap().push(s);
+        }
+    });
+    let write_config = |base: &str, serve_after_end: bool| {
+        let config = dir.path().join("pipeline.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"data\"\n[source]\nkind = \"file\"\npath = \"{}\"\n\
+                 [alerts]\nkind = \"file\"\npath = \"alerts.out.jsonl\"\n\
+                 [[alerts.webhooks]]\nname = \"json\"\nurl = \"{base}/json\"\n\
+                 [http]\naddr = \"127.0.0.1:0\"\n\
+                 [runtime]\nserve_after_end = {serve_after_end}\n",
+                demo.display()
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let config = write_config(&hanging_url, true);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until every emitted message is in the outbox, and one request is in
+    // flight.
+    let outbox = dir.path().join("data/webhooks/outbox.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let emitted = json_lines(&dir.path().join("alerts.out.jsonl"));
+        let queued = json_lines(&outbox);
+        let done = emitted.last().is_some_and(|a| a["state"] == "resolved")
+            && queued.len() >= emitted.len()
+            && !held.lock().unwrap().is_empty();
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no alerts emitted");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let emitted = json_lines(&dir.path().join("alerts.out.jsonl"));
+
+    // The same pipeline again, the webhook now answering.
+    let (base, got) = receiver();
+    let config = write_config(&base, false);
+    let out = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(["run", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let key = |v: &Value| format!("{}/{}", v["alert_id"], v["state"]);
+    let delivered: std::collections::BTreeSet<String> = (got.lock().unwrap().iter())
+        .map(|(_, b)| key(&serde_json::from_str(b).unwrap()))
+        .collect();
+    let expected: std::collections::BTreeSet<String> = emitted.iter().map(key).collect();
+    assert!(expected.len() >= 2, "{emitted:?}");
+    assert_eq!(delivered, expected, "{stderr}");
+    assert!(std::fs::read_to_string(&outbox).unwrap().is_empty());
 }

@@ -408,3 +408,30 @@ fn a_bad_webhook_is_refused_with_its_key() {
     .unwrap();
     assert!(e.contains("same name"), "{e}");
 }
+
+#[test]
+fn https_urls_are_spoken_to_in_tls() {
+    // The first bytes the server gets are a TLS handshake record (0x16,
+    // version 3.x), not an HTTP request line.
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut first = [0u8; 2];
+            let _ = std::io::Read::read_exact(&mut s, &mut first);
+            let _ = tx.send(first);
+        }
+    });
+    let mut hook = WebhookConfig::new(
+        &format!("https://localhost:{}/hook", addr.port()),
+        Format::Json,
+    );
+    hook.max_attempts = 1;
+    let n = start(dir.path(), vec![hook]);
+    n.notify(&alert("a1", AlertState::Open, Level::Blue))
+        .unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(first, [0x16, 0x03], "a TLS ClientHello");
+}

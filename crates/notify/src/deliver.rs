@@ -332,7 +332,7 @@ impl Worker {
             };
             target.sent.push_back(now);
             q.attempts += 1;
-            let attempt = attempt(&self.agent, &target.config, &q.entry.body);
+            let attempt = attempt(&self.agent, &target.config, &q.entry);
             let key = target.key.clone();
             match attempt {
                 Attempt::Delivered => {
@@ -425,8 +425,13 @@ fn backoff(options: &NotifierOptions, attempts: u32) -> Duration {
     base.mul_f64(0.75 + fastrand::f64() * 0.5)
 }
 
+/// The header that carries a message's id (`{alert_id}/{state}/{emitted_at}`),
+/// the same at every attempt: receivers de-duplicate on it.
+pub const MESSAGE_ID_HEADER: &str = "x-yuqing-message-id";
+
 /// One POST.
-fn attempt(agent: &ureq::Agent, config: &WebhookConfig, body: &str) -> Attempt {
+fn attempt(agent: &ureq::Agent, config: &WebhookConfig, entry: &OutboxEntry) -> Attempt {
+    let body = &entry.body;
     let url = match (&config.format, &config.secret) {
         (Format::Dingtalk, Some(secret)) => {
             render::dingtalk_url(&config.url, secret, Timestamp::now().as_millis())
@@ -435,7 +440,8 @@ fn attempt(agent: &ureq::Agent, config: &WebhookConfig, body: &str) -> Attempt {
     };
     let mut request = agent
         .post(&url)
-        .header("content-type", "application/json; charset=utf-8");
+        .header("content-type", "application/json; charset=utf-8")
+        .header(MESSAGE_ID_HEADER, entry.id.as_str());
     for (k, v) in &config.headers {
         request = request.header(k.as_str(), v.as_str());
     }

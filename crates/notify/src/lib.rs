@@ -16,6 +16,6 @@ mod outbox;
 pub mod render;
 
 pub use config::{Format, WebhookConfig};
-pub use deliver::{Notifier, NotifierOptions};
+pub use deliver::{MESSAGE_ID_HEADER, Notifier, NotifierOptions};
 pub use outbox::{DEAD_FILE, DIR, OutboxEntry};
 pub use render::{RenderOptions, dingtalk_sign};

@@ -107,6 +107,11 @@ fn a_receiver_that_refuses_twice_still_gets_every_message_in_order() {
         r.received()[0].header("content-type"),
         Some("application/json; charset=utf-8")
     );
+    // Each request names its message, the same id at every attempt.
+    assert_eq!(
+        r.received()[0].header(yuqing_notify::MESSAGE_ID_HEADER),
+        Some("a1/open/2026-03-02T10:05:00Z")
+    );
     // Everything delivered: the outbox is emptied.
     let outbox = std::fs::read_to_string(dir.path().join("webhooks/outbox.jsonl")).unwrap();
     assert!(outbox.is_empty(), "{outbox}");

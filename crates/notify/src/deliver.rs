@@ -159,7 +159,7 @@ impl Notifier {
             if !w.accepts(alert) {
                 continue;
             }
-            let body = render::body(w.format, alert, &self.render).to_string();
+            let body = render::body_text(w.format, alert, &self.render);
             let entry = self.shared.outbox().append(id.clone(), key.clone(), body)?;
             if let Some(tx) = &self.tx {
                 // The thread only stops when the notifier closes: a send

@@ -1,7 +1,8 @@
 //! The durable outbox: `<data_dir>/webhooks/outbox.jsonl` (each message
 //! for each webhook, appended before the caller goes on) and
 //! `acked.jsonl` (the sequence numbers of the ones done: delivered or
-//! dead-lettered). Both are emptied once every message is done.
+//! dead-lettered). Both are emptied once every message is done, and at
+//! each start the outbox keeps only what is not done.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -88,11 +89,28 @@ impl Outbox {
             .map(|s| s + 1)
             .max()
             .unwrap_or(0);
+        let entries_len = entries.len();
         let mut by_seq: BTreeMap<u64, OutboxEntry> = BTreeMap::new();
         for e in entries {
             if !acked.contains(&e.seq) {
                 by_seq.insert(e.seq, e);
             }
+        }
+        if by_seq.len() < entries_len {
+            // Some are done: keep only the rest (written aside, then moved
+            // over; the acknowledgements, of messages no longer there, go
+            // after: a crash in between leaves only acknowledgements of
+            // nothing, and `next_seq` is past them).
+            let aside = dir.join("outbox.jsonl.new");
+            let mut f = File::create(&aside)?;
+            for e in by_seq.values() {
+                let mut line = serde_json::to_vec(e).map_err(io::Error::other)?;
+                line.push(b'\n');
+                f.write_all(&line)?;
+            }
+            f.sync_all()?;
+            std::fs::rename(&aside, dir.join(OUTBOX_FILE))?;
+            File::create(dir.join(ACKED_FILE))?.sync_all()?;
         }
         let mut outbox = Outbox {
             outbox: open_append(&dir.join(OUTBOX_FILE))?,

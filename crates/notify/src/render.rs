@@ -147,6 +147,15 @@ pub fn body(format: Format, alert: &Alert, options: &RenderOptions) -> Value {
     }
 }
 
+/// The body as sent: for `json`, the message serialized as the sinks
+/// serialize it (its fields in schema order).
+pub fn body_text(format: Format, alert: &Alert, options: &RenderOptions) -> String {
+    match format {
+        Format::Json => serde_json::to_string(alert).unwrap_or_default(),
+        _ => body(format, alert, options).to_string(),
+    }
+}
+
 /// DingTalk's signature of a request at `timestamp_ms` (milliseconds since
 /// the epoch): `urlencode(base64(hmac_sha256(secret, "{timestamp}\n{secret}")))`.
 pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {

@@ -88,6 +88,11 @@ fn json_is_the_message_as_is() {
         body(Format::Json, &a, &options()),
         serde_json::to_value(&a).unwrap()
     );
+    assert_eq!(
+        yuqing_notify::render::body_text(Format::Json, &a, &options()),
+        serde_json::to_string(&a).unwrap(),
+        "the fields in schema order"
+    );
 }
 
 #[test]

@@ -440,3 +440,46 @@ fn https_urls_are_spoken_to_in_tls() {
     let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(first, [0x16, 0x03], "a TLS ClientHello");
 }
+
+#[test]
+fn at_start_the_outbox_keeps_only_what_is_not_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Receiver::start(ok());
+    let mut up = WebhookConfig::new(&r.url("/up"), Format::Json);
+    up.name = Some("up".into());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut down = WebhookConfig::new(
+        &format!("http://{}/down", listener.local_addr().unwrap()),
+        Format::Json,
+    );
+    drop(listener);
+    down.name = Some("down".into());
+    down.max_attempts = 1000;
+    let hooks = vec![up, down];
+    let n = start(dir.path(), hooks.clone());
+    for a in lifecycle() {
+        n.notify(&a).unwrap();
+    }
+    r.wait_for(6, Duration::from_secs(10));
+    // The receiver answered before the acknowledgement is written.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(n.pending(), 6, "the down webhook's");
+    n.close();
+    let outbox = dir.path().join("webhooks/outbox.jsonl");
+    assert_eq!(
+        std::fs::read_to_string(&outbox).unwrap().lines().count(),
+        12
+    );
+
+    let n = start(dir.path(), hooks);
+    assert_eq!(n.pending(), 6);
+    let left = std::fs::read_to_string(&outbox).unwrap();
+    assert_eq!(left.lines().count(), 6, "{left}");
+    assert!(
+        left.lines().all(|l| l.contains("\"webhook\":\"down\"")),
+        "{left}"
+    );
+    let acked = std::fs::read_to_string(dir.path().join("webhooks/acked.jsonl")).unwrap();
+    assert!(acked.is_empty(), "{acked}");
+    assert_eq!(r.received().len(), 6, "nothing delivered twice");
+}

@@ -115,6 +115,13 @@ pub struct Metrics {
     pub exports: IntCounterVec,
     /// `yuqing_export_rows_total{format}`.
     pub export_rows: IntCounterVec,
+    /// `yuqing_webhook_deliveries_total{webhook, outcome}`: attempts to
+    /// deliver alert messages to webhooks (`delivered`, `retried`, `dead`:
+    /// written to the dead-letter file after the retry budget).
+    pub webhook_deliveries: IntCounterVec,
+    /// `yuqing_webhook_pending`: messages in the webhook outbox not yet
+    /// delivered.
+    pub webhook_pending: IntGauge,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
@@ -246,6 +253,15 @@ impl Metrics {
                 "Posts written by exports, by format.",
                 &["format"],
             ),
+            webhook_deliveries: counter_vec(
+                "yuqing_webhook_deliveries_total",
+                "Attempts to deliver alert messages to webhooks, by webhook and outcome (delivered; retried: failed, tried again later; dead: failed after the retry budget, written to the dead-letter file).",
+                &["webhook", "outcome"],
+            ),
+            webhook_pending: gauge(
+                "yuqing_webhook_pending",
+                "Alert messages in the webhook outbox not yet delivered (or dead-lettered).",
+            ),
         };
         m.register()
     }
@@ -279,6 +295,8 @@ impl Metrics {
             Box::new(self.http_duration.clone()),
             Box::new(self.exports.clone()),
             Box::new(self.export_rows.clone()),
+            Box::new(self.webhook_deliveries.clone()),
+            Box::new(self.webhook_pending.clone()),
         ];
         for c in collectors {
             for d in c.desc() {
@@ -373,7 +391,7 @@ mod tests {
             "yuqing_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
-        assert_eq!(m.names().len(), 26);
+        assert_eq!(m.names().len(), 28);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
         }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use yuqing_index::AuthorPolicy;
+use yuqing_notify::WebhookConfig;
 
 /// An environment variable that overrides a configuration key after the
 /// file is read (an empty value is ignored).
@@ -441,13 +442,16 @@ pub enum AlertsConfig {
 }
 
 /// `[alerts]` keys of every kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsOptions {
     /// Alerts the API keeps (`<data_dir>/alerts.jsonl`); the oldest go
     /// beyond.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// `[[alerts.webhooks]]`: webhooks that also get alert messages.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// `[alerts]` with `kind = "file"`.
@@ -459,6 +463,9 @@ pub struct FileAlertsConfig {
     /// See [`AlertsOptions::keep`].
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// See [`AlertsOptions::webhooks`].
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// `[alerts]` with `kind = "kafka"`.
@@ -470,6 +477,9 @@ pub struct KafkaAlertsConfig {
     /// See [`AlertsOptions::keep`].
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// See [`AlertsOptions::webhooks`].
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 fn default_keep() -> usize {
@@ -480,6 +490,7 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig::Stdout(AlertsOptions {
             keep: default_keep(),
+            webhooks: Vec::new(),
         })
     }
 }
@@ -491,6 +502,15 @@ impl AlertsConfig {
             AlertsConfig::Stdout(o) | AlertsConfig::Log(o) | AlertsConfig::None(o) => o.keep,
             AlertsConfig::File(f) => f.keep,
             AlertsConfig::Kafka(k) => k.keep,
+        }
+    }
+
+    /// `[[alerts.webhooks]]`.
+    pub fn webhooks(&self) -> &[WebhookConfig] {
+        match self {
+            AlertsConfig::Stdout(o) | AlertsConfig::Log(o) | AlertsConfig::None(o) => &o.webhooks,
+            AlertsConfig::File(f) => &f.webhooks,
+            AlertsConfig::Kafka(k) => &k.webhooks,
         }
     }
 
@@ -541,6 +561,11 @@ pub struct HttpConfig {
     /// Connections open at once; more are answered 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// The address people reach the page at (`https://yuqing.example.org`),
+    /// for links in messages sent elsewhere (webhook summaries link to the
+    /// alert there); absent: no links.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// `[[http.tokens]]`: one accepted bearer token, checked as it is read.
@@ -646,6 +671,7 @@ impl Default for HttpConfig {
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
+            public_url: None,
         }
     }
 }
@@ -662,6 +688,16 @@ impl HttpConfig {
         ] {
             if zero {
                 return Err(format!("`http.{key}` must be at least 1"));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            let rest = (url.strip_prefix("https://"))
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or("");
+            if rest.is_empty() || rest.starts_with('/') || url.contains(['?', '#', ' ']) {
+                return Err(format!(
+                    "`http.public_url` must be an http:// or https:// address with a host and no query, got `{url}`"
+                ));
             }
         }
         for (i, t) in self.tokens.iter().enumerate() {
@@ -964,6 +1000,7 @@ impl PipelineConfig {
         if self.alerts.keep() == 0 {
             return Err("`alerts.keep` must be at least 1".into());
         }
+        WebhookConfig::validate_list(self.alerts.webhooks())?;
         if self.runtime.batches_in_flight == 0 {
             return Err("`runtime.batches_in_flight` must be at least 1".into());
         }
@@ -1205,9 +1242,81 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_are_read_with_any_alerts_kind_and_checked() {
+        let c = parse(&format!(
+            "{FILE_SOURCE}[http]\npublic_url = \"https://yq.example.org\"\n\
+             [[alerts.webhooks]]\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\
+             format = \"dingtalk\"\nsecret = \"SEC1\"\nmin_level = \"orange\"\n\
+             states = [\"open\", \"resolved\"]\ncategories = [\"fire\"]\n\
+             [[alerts.webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:9/hook\"\n\
+             rate_per_minute = 60\nheaders = {{ Authorization = \"Bearer x\" }}\n"
+        ))
+        .unwrap();
+        assert!(
+            matches!(c.alerts, AlertsConfig::Stdout(_)),
+            "{:?}",
+            c.alerts
+        );
+        assert_eq!(c.http.public_url.as_deref(), Some("https://yq.example.org"));
+        let hooks = c.alerts.webhooks();
+        assert_eq!(hooks.len(), 2);
+        assert_eq!(hooks[0].format, yuqing_notify::Format::Dingtalk);
+        assert_eq!(hooks[0].min_level, Some(yuqing_model::Level::Orange));
+        assert_eq!(hooks[0].rate_per_minute, 20);
+        assert_eq!(hooks[1].key(), "ops");
+        assert_eq!(hooks[1].headers["Authorization"], "Bearer x");
+        let c = parse(&format!(
+            "{FILE_SOURCE}[alerts]\nkind = \"file\"\npath = \"a.jsonl\"\n[[alerts.webhooks]]\nurl = \"http://h/x\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.alerts.webhooks().len(), 1);
+
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[alerts.webhooks]]\nurl = \"http://h/x\"\nformat = \"slack\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("unknown variant `slack`"), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[alerts.webhooks]]\nurl = \"http://h/x\"\nretries = 3\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("unknown field `retries`"), "{e}");
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[alerts.webhooks]]\nurl = \"h/x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`alerts.webhooks[0].url` must be an http"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[alerts.webhooks]]\nurl = \"http://h/x\"\nsecret = \"s\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("`alerts.webhooks[0].secret` is for `format = \"dingtalk\"`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{FILE_SOURCE}[http]\npublic_url = \"yq.example.org\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.starts_with("`http.public_url` must be"), "{e}");
+    }
+
+    #[test]
     fn sinks_without_a_kind_take_their_default_kind() {
         let c = parse(&format!("{FILE_SOURCE}[alerts]\nkeep = 5\n[dead_letter]\n")).unwrap();
-        assert_eq!(c.alerts, AlertsConfig::Stdout(AlertsOptions { keep: 5 }));
+        assert_eq!(
+            c.alerts,
+            AlertsConfig::Stdout(AlertsOptions {
+                keep: 5,
+                webhooks: Vec::new()
+            })
+        );
         assert_eq!(c.dead_letter, DeadLetterConfig::Log(NoOptions {}));
         let c = parse(
             "data_dir = \"d\"\nalerts = { kind = \"file\", path = \"a.jsonl\" }\n[source]\nkind = \"file\"\npath = \"p\"\n",
@@ -1217,7 +1326,8 @@ mod tests {
             c.alerts,
             AlertsConfig::File(FileAlertsConfig {
                 path: PathBuf::from("/etc/yuqing/a.jsonl"),
-                keep: 10_000
+                keep: 10_000,
+                webhooks: Vec::new()
             })
         );
         let e = parse(&format!("{FILE_SOURCE}[dead_letter]\nkind = \"stdout\"\n")).unwrap_err();
@@ -1307,6 +1417,6 @@ mod tests {
                 n += 1;
             }
         }
-        assert!(n >= 2, "demo and kafka");
+        assert!(n >= 3, "demo, kafka and webhook");
     }
 }

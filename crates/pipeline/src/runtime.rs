@@ -314,7 +314,7 @@ impl Pipeline {
             }
         };
         let mut dead_letters = DeadLetters::open(&cfg.dead_letter, || self.producer())?;
-        let mut alerts = AlertSink::open(&cfg.alerts, || self.producer())?;
+        let mut alerts = AlertSink::open(cfg, &self.lexicon.load(), || self.producer())?;
         let mut writer = self.index.writer(IndexOptions {
             writer_memory_bytes: cfg.index.writer_memory_mib << 20,
             writer_threads: 1,

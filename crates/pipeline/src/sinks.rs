@@ -5,10 +5,13 @@ use std::io::{BufWriter, Write};
 use std::time::Duration;
 
 use yuqing_kafka::{KafkaProducer, Outgoing};
+use yuqing_lexicon::Lexicon;
 use yuqing_model::Timestamp;
+use yuqing_notify::{Notifier, NotifierOptions, RenderOptions};
+use yuqing_spike::Alert;
 
 use crate::PipelineError;
-use crate::config::{AlertsConfig, DeadLetterConfig};
+use crate::config::{AlertsConfig, DeadLetterConfig, PipelineConfig};
 use crate::source::{Message, Origin};
 
 /// A message that is not a valid post, and why.
@@ -177,8 +180,18 @@ impl DeadLetters {
     }
 }
 
-/// Alerts out: JSON lines (alert messages are defined by the detector).
-pub enum AlertSink {
+/// Alerts out: to the sink of `[alerts]`, and to each of
+/// `[[alerts.webhooks]]` whose filters take them (handed to a
+/// [`Notifier`], which writes them to its outbox and delivers them on its
+/// own thread: the pipeline never waits for a webhook).
+pub struct AlertSink {
+    out: AlertOut,
+    webhooks: Option<Notifier>,
+}
+
+/// Where `[alerts]` sends alert messages (JSON lines; alert messages are
+/// defined by the detector).
+enum AlertOut {
     /// Dropped.
     None,
     /// stdout, one JSON per line.
@@ -197,44 +210,94 @@ pub enum AlertSink {
 }
 
 impl AlertSink {
-    /// From the configuration.
+    /// From the configuration: `[alerts]`, and the webhooks (their outbox
+    /// in the data directory; summaries name categories as `lexicon` does,
+    /// times in `[display]`'s zone, links to `http.public_url`).
     pub fn open(
+        config: &PipelineConfig,
+        lexicon: &Lexicon,
+        producer: impl FnOnce() -> Result<KafkaProducer, PipelineError>,
+    ) -> Result<Self, PipelineError> {
+        let out = AlertOut::open(&config.alerts, producer)?;
+        let hooks = config.alerts.webhooks();
+        let webhooks = if hooks.is_empty() {
+            None
+        } else {
+            let render = RenderOptions {
+                public_url: config.http.public_url.clone(),
+                offset_secs: config.display.offset_secs,
+                category_names: (lexicon.categories().iter())
+                    .map(|c| (c.id.clone(), c.name_zh.clone()))
+                    .collect(),
+            };
+            let notifier = Notifier::start(
+                &config.data_dir,
+                hooks.to_vec(),
+                render,
+                NotifierOptions::default(),
+            )
+            .map_err(PipelineError::Config)?;
+            Some(notifier)
+        };
+        Ok(AlertSink { out, webhooks })
+    }
+
+    /// Emits one alert (`key` is its `alert_id`, `json` the message).
+    pub fn emit(&mut self, key: &str, json: &[u8]) -> Result<(), PipelineError> {
+        self.out.emit(key, json)?;
+        if let Some(n) = &self.webhooks {
+            let alert: Alert = serde_json::from_slice(json)
+                .map_err(|e| PipelineError::io("reading an alert", std::io::Error::other(e)))?;
+            n.notify(&alert)
+                .map_err(|e| PipelineError::io("writing an alert to the webhook outbox", e))?;
+        }
+        Ok(())
+    }
+
+    /// Makes emitted alerts durable (the webhook outbox is written as each
+    /// alert is emitted).
+    pub fn flush(&mut self) -> Result<(), PipelineError> {
+        self.out.flush()
+    }
+}
+
+impl AlertOut {
+    fn open(
         config: &AlertsConfig,
         producer: impl FnOnce() -> Result<KafkaProducer, PipelineError>,
     ) -> Result<Self, PipelineError> {
         Ok(match config {
-            AlertsConfig::None(_) => AlertSink::None,
-            AlertsConfig::Stdout(_) => AlertSink::Stdout,
-            AlertsConfig::Log(_) => AlertSink::Log,
-            AlertsConfig::File(f) => AlertSink::File(append(&f.path)?),
-            AlertsConfig::Kafka(k) => AlertSink::Kafka {
+            AlertsConfig::None(_) => AlertOut::None,
+            AlertsConfig::Stdout(_) => AlertOut::Stdout,
+            AlertsConfig::Log(_) => AlertOut::Log,
+            AlertsConfig::File(f) => AlertOut::File(append(&f.path)?),
+            AlertsConfig::Kafka(k) => AlertOut::Kafka {
                 producer: producer()?,
                 topic: k.topic.clone(),
             },
         })
     }
 
-    /// Emits one alert (`key` is its `alert_id`).
-    pub fn emit(&mut self, key: &str, json: &[u8]) -> Result<(), PipelineError> {
+    fn emit(&mut self, key: &str, json: &[u8]) -> Result<(), PipelineError> {
         match self {
-            AlertSink::None => Ok(()),
-            AlertSink::Stdout => {
+            AlertOut::None => Ok(()),
+            AlertOut::Stdout => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(json)
                     .and_then(|()| out.write_all(b"\n"))
                     .and_then(|()| out.flush())
                     .map_err(|e| PipelineError::io("writing an alert to stdout", e))
             }
-            AlertSink::Log => {
+            AlertOut::Log => {
                 tracing::info!(alert = %String::from_utf8_lossy(json), "alert");
                 Ok(())
             }
-            AlertSink::File(w) => w
+            AlertOut::File(w) => w
                 .write_all(json)
                 .and_then(|()| w.write_all(b"\n"))
                 .and_then(|()| w.flush())
                 .map_err(|e| PipelineError::io("writing an alert", e)),
-            AlertSink::Kafka { producer, topic } => producer
+            AlertOut::Kafka { producer, topic } => producer
                 .send(&Outgoing {
                     topic: topic.clone(),
                     key: Some(key.as_bytes().to_vec()),
@@ -245,13 +308,12 @@ impl AlertSink {
         }
     }
 
-    /// Makes emitted alerts durable.
-    pub fn flush(&mut self) -> Result<(), PipelineError> {
+    fn flush(&mut self) -> Result<(), PipelineError> {
         match self {
-            AlertSink::Kafka { producer, .. } => producer
+            AlertOut::Kafka { producer, .. } => producer
                 .flush(Duration::from_secs(30))
                 .map_err(PipelineError::Kafka),
-            AlertSink::File(w) => w
+            AlertOut::File(w) => w
                 .flush()
                 .map_err(|e| PipelineError::io("flushing alerts", e)),
             _ => Ok(()),

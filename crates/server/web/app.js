@@ -740,7 +740,12 @@ function init() {
   });
   window.addEventListener("popstate", () => { readUrl(); syncForm(); runSearch(true, false); });
   readUrl();
-  loadMeta().then(() => { syncForm(); runSearch(true, false); refreshAlerts(); });
+  loadMeta().then(() => {
+    syncForm(); runSearch(true, false); refreshAlerts();
+    // `?alert={alert_id}`: the link webhook messages carry opens that alert.
+    const linked = new URLSearchParams(location.search).get("alert");
+    if (linked) openAlert(linked).catch(() => {});
+  });
   // Live alerts: poll; a hidden tab polls less often.
   setInterval(() => { if (!document.hidden) refreshAlerts(); }, 10000);
 }

@@ -7,17 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use yuqing_lexicon::Scratch;
 use yuqing_model::{FieldNames, ParseOptions, Post, PostError, Timestamp};
-use yuqing_pipeline::PipelineConfig;
+use yuqing_pipeline::{PipelineConfig, Scorer};
 use yuqing_spike::{Alert, AlertState, DetectorConfig};
-use yuqing_text::Analyzed;
 
 use crate::detect::{Recorded, Replayed};
-use crate::lines::{Batch, Line, map_ordered};
+use crate::lines::{BadLine, Batch, map_ordered};
 use crate::progress::Progress;
 
 /// Arguments of `yuqing backtest`.
@@ -102,7 +101,7 @@ struct BatchOut {
     /// the detector recognises repeats on), and the clock.
     recorded: Recorded,
     posts: usize,
-    errors: Vec<(usize, &'static str, String)>,
+    errors: Vec<BadLine>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     days: BTreeSet<i64>,
@@ -170,8 +169,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     map_ordered(
         reader,
         workers,
-        || (Scratch::new(&lexicon), Analyzed::default()),
-        |(scratch, analyzed), batch: &Batch| {
+        || Scorer::new(Arc::clone(&lexicon)),
+        |scorer, batch: &Batch| {
             let mut out = BatchOut {
                 recorded: Recorded::default(),
                 posts: 0,
@@ -180,31 +179,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 last_ts: None,
                 days: BTreeSet::new(),
             };
-            for (n, line) in batch.lines() {
-                let bytes = match line {
-                    Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
-                    Line::Bytes(b) => b,
-                    Line::TooLong(len) => {
-                        out.errors
-                            .push((n, "too_large", crate::score::too_long(len)));
-                        continue;
-                    }
-                };
-                let post = match to_post(n, bytes, &options) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        out.errors.push((n, e.reason(), e.to_string()));
-                        continue;
-                    }
-                };
+            let parse = |n, bytes: &[u8]| to_post(n, bytes, &options);
+            for (n, post) in batch.posts(&mut out.errors, parse) {
                 out.posts += 1;
                 let ts = post.ts.as_millis();
                 out.first_ts = Some(out.first_ts.map_or(ts, |t| t.min(ts)));
                 out.last_ts = Some(out.last_ts.map_or(ts, |t| t.max(ts)));
                 out.days.insert(day_of(ts));
-                lexicon.analyzer().analyze_into(&post.text, analyzed);
-                lexicon.score_into(analyzed, scratch);
-                let scored = lexicon.scored_post(post, scratch);
+                let (scored, analyzed) = scorer.score_in_place(post);
                 out.recorded.add(n, scored, analyzed.normalized());
             }
             out

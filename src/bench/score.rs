@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
-use yuqing_lexicon::{Lexicon, Scratch};
 use yuqing_model::ParseOptions;
+use yuqing_pipeline::Scorer;
 use yuqing_text::{Analyzed, Segmenter, SegmenterOptions};
 
 use crate::lines::{LineReader, map_ordered};
@@ -54,11 +55,10 @@ pub(crate) fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 /// were flagged. (Functions of their own, not inlined, so that profilers
 /// attribute each pass cleanly.)
 #[inline(never)]
-fn core_pass(lexicon: &Lexicon, analyzed: &[Analyzed], scratch: &mut Scratch) -> usize {
+fn core_pass(scorer: &mut Scorer, analyzed: &[Analyzed]) -> usize {
     let mut flagged = 0;
     for a in analyzed {
-        lexicon.score_into(a, scratch);
-        flagged += usize::from(!scratch.flagged().is_empty());
+        flagged += usize::from(!scorer.match_analyzed(a).flagged().is_empty());
     }
     flagged
 }
@@ -162,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // 3. Matching + scoring alone, on texts analysed beforehand.
     let analyzed: Vec<Analyzed> = texts.iter().map(|t| analyzer.analyze(t)).collect();
     let norm_bytes: usize = analyzed.iter().map(|a| a.normalized().len()).sum();
-    let mut scratch = Scratch::new(&lexicon);
+    let mut scorer = Scorer::new(Arc::clone(&lexicon));
     let patterns: Vec<&str> = lexicon.patterns().collect();
     let daac = CharwiseDoubleArrayAhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
@@ -180,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut flagged, mut daac_matches, mut ac_matches) = (0, 0, 0);
     let (mut primary_secs, mut primary_matches) = (f64::INFINITY, 0);
     for _ in 0..rounds.max(1) {
-        let (secs, f) = best(1, || core_pass(&lexicon, &analyzed, &mut scratch));
+        let (secs, f) = best(1, || core_pass(&mut scorer, &analyzed));
         core_secs = core_secs.min(secs);
         flagged = f;
         let (secs, m) = best(1, || daachorse_pass(&daac, &analyzed));
@@ -242,7 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 LineReader::new(&jsonl[..]),
                 w,
                 || Worker::new(&lexicon),
-                |worker, batch| worker.score_batch(&lexicon, &options, batch),
+                |worker, batch| worker.score_batch(&options, batch),
                 |b| {
                     out_bytes += b.json.len();
                     Ok(())

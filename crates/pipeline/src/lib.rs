@@ -23,6 +23,8 @@ pub mod config;
 mod latency;
 mod positions;
 mod runtime;
+mod scorer;
+mod sequencer;
 mod sinks;
 mod source;
 
@@ -30,6 +32,8 @@ pub use config::{ConfigError, LogFormat, PipelineConfig, SinkKind, SourceKind, T
 pub use latency::LatencyHistogram;
 pub use positions::{FilePosition, Positions};
 pub use runtime::{ALERTS_FILE, Health, Pipeline, RunOutcome, Stats};
+pub use scorer::{AnalyzedPost, Dictionaries, Matches, Scorer};
+pub use sequencer::Sequencer;
 pub use sinks::{AlertSink, DeadLetter, DeadLetters};
 pub use source::{MAX_MESSAGE_BYTES, Message, Origin};
 

@@ -10,16 +10,16 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, bounded};
 use prometheus::local::LocalHistogram;
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
 use yuqing_kafka::{ConsumerSettings, KafkaProducer};
-use yuqing_lexicon::{Lexicon, Scratch, SharedLexicon};
+use yuqing_lexicon::{Lexicon, SharedLexicon};
 use yuqing_metrics::metrics;
-use yuqing_model::{Post, ScoredPost, Timestamp};
+use yuqing_model::{Post, Timestamp};
 use yuqing_spike::{Alert, AlertState, AlertStore, Detector};
-use yuqing_text::Analyzed;
 
 use crate::PipelineError;
 use crate::config::{PipelineConfig, SourceKind};
 use crate::latency::LatencyHistogram;
 use crate::positions::Positions;
+use crate::scorer::{AnalyzedPost, Scorer, StageClock};
 use crate::sinks::{AlertSink, DeadLetter, DeadLetters};
 use crate::source::{FileSource, KafkaTopics, MAX_MESSAGE_BYTES, Message, Origin, Polled, Source};
 
@@ -102,8 +102,7 @@ struct Batch {
 
 enum Item {
     Post {
-        scored: Box<ScoredPost>,
-        analyzed: Box<Analyzed>,
+        post: Box<AnalyzedPost>,
         origin: Origin,
     },
     Dead(Box<DeadLetter>),
@@ -143,12 +142,17 @@ impl StageTimers {
     }
 }
 
-fn process(
-    lexicon: &Lexicon,
-    scratch: &mut Scratch,
-    timers: &StageTimers,
-    message: Message,
-) -> Item {
+impl StageClock for StageTimers {
+    fn analyzed(&self, started: Instant) {
+        self.analyze.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn scored(&self, started: Instant) {
+        self.score.observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn process(scorer: &mut Scorer, timers: &StageTimers, message: Message) -> Item {
     let dead = |message: Message, reason: &'static str, error: String| {
         Item::Dead(Box::new(DeadLetter {
             message,
@@ -176,26 +180,12 @@ fn process(
     }
     let started = Instant::now();
     let decoded = Post::from_json(&message.payload);
-    let decoded_at = Instant::now();
-    timers
-        .decode
-        .observe(decoded_at.duration_since(started).as_secs_f64());
+    timers.decode.observe(started.elapsed().as_secs_f64());
     match decoded {
-        Ok(post) => {
-            let analyzed = lexicon.analyzer().analyze(&post.text);
-            let analyzed_at = Instant::now();
-            timers
-                .analyze
-                .observe(analyzed_at.duration_since(decoded_at).as_secs_f64());
-            lexicon.score_into(&analyzed, scratch);
-            let scored = Box::new(lexicon.scored_post(post, scratch));
-            timers.score.observe(analyzed_at.elapsed().as_secs_f64());
-            Item::Post {
-                scored,
-                analyzed: Box::new(analyzed),
-                origin: message.origin,
-            }
-        }
+        Ok(post) => Item::Post {
+            post: Box::new(scorer.score_timed(post, timers)),
+            origin: message.origin,
+        },
         Err(e) => {
             let reason = e.reason();
             dead(message, reason, e.to_string())
@@ -458,17 +448,11 @@ impl Pipeline {
                 let done_tx = done_tx.clone();
                 let shared = &self.lexicon;
                 scope.spawn(move || {
-                    let mut generation = shared.generation();
-                    let mut lexicon = shared.load();
-                    let mut scratch = Scratch::new(&lexicon);
+                    let mut scorer = Scorer::current(shared);
                     let timers = StageTimers::new();
                     for batch in work_rx.iter() {
                         // A reload: the next batch uses the new dictionaries.
-                        if shared.generation() != generation {
-                            generation = shared.generation();
-                            lexicon = shared.load();
-                            scratch = Scratch::new(&lexicon);
-                        }
+                        scorer.follow(shared);
                         let span = tracing::debug_span!(
                             "batch",
                             seq = batch.seq,
@@ -478,7 +462,7 @@ impl Pipeline {
                         let items = batch
                             .messages
                             .into_iter()
-                            .map(|m| process(&lexicon, &mut scratch, &timers, m))
+                            .map(|m| process(&mut scorer, &timers, m))
                             .collect();
                         timers.flush();
                         tracing::trace!("scored");
@@ -631,11 +615,10 @@ impl Pipeline {
                             next_seq += 1;
                             for item in items {
                                 match item {
-                                    Item::Post {
-                                        scored,
-                                        analyzed,
-                                        origin,
-                                    } => {
+                                    Item::Post { post, origin } => {
+                                        let AnalyzedPost {
+                                            scored, analyzed, ..
+                                        } = *post;
                                         let started = Instant::now();
                                         writer.add(&scored, &analyzed)?;
                                         index_timer.observe(started.elapsed().as_secs_f64());
@@ -1031,8 +1014,7 @@ mod tests {
     /// metrics export from start-up.
     #[test]
     fn dead_letter_reasons_are_the_ones_the_metrics_know() {
-        let lexicon = Lexicon::builtin().unwrap();
-        let mut scratch = Scratch::new(&lexicon);
+        let mut scorer = Scorer::new(Arc::new(Lexicon::builtin().unwrap()));
         let timers = StageTimers::new();
         let cases: [(&[u8], Option<usize>); 8] = [
             (b"\xff\xfe", None),
@@ -1046,7 +1028,7 @@ mod tests {
         ];
         let mut seen = std::collections::BTreeSet::new();
         for (payload, oversize) in cases {
-            match process(&lexicon, &mut scratch, &timers, message(payload, oversize)) {
+            match process(&mut scorer, &timers, message(payload, oversize)) {
                 Item::Dead(d) => {
                     assert!(
                         yuqing_metrics::DEAD_LETTER_REASONS.contains(&d.reason),

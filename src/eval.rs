@@ -620,6 +620,11 @@ fn print_file(w: &mut impl Write, f: &FileReport, r: &Report) -> io::Result<()> 
             "(held-out half: its misses and false flags are not listed)"
         )?;
     }
+    print_examples(w, f)
+}
+
+/// The misses, false flags and flagged background posts listed.
+fn print_examples(w: &mut impl Write, f: &FileReport) -> io::Result<()> {
     if !f.misses.is_empty() {
         writeln!(
             w,

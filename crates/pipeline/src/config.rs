@@ -463,22 +463,32 @@ impl PipelineConfig {
             line: None,
             message,
         };
+        config.apply_env(&env).map_err(error)?;
+        config.display.offset_secs = yuqing_model::parse_utc_offset(&config.display.timezone)
+            .map_err(|e| error(format!("[display] timezone {e}")))?;
+        config.resolve_paths(base);
+        config.check_io().map_err(error)?;
+        config.check_limits().map_err(error)?;
+        Ok(config)
+    }
+
+    /// The environment overrides (`YUQING_DATA_DIR`, `YUQING_HTTP_ADDR`,
+    /// `YUQING_LOG_FORMAT`, `YUQING_KAFKA_BROKERS`).
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(v) = env("YUQING_DATA_DIR").filter(|v| !v.is_empty()) {
-            config.data_dir = PathBuf::from(v);
+            self.data_dir = PathBuf::from(v);
         }
         if let Some(v) = env("YUQING_HTTP_ADDR").filter(|v| !v.is_empty()) {
-            config.http.addr = v;
+            self.http.addr = v;
         }
         if let Some(v) = env("YUQING_LOG_FORMAT").filter(|v| !v.is_empty()) {
-            config.log.format = v
-                .parse()
-                .map_err(|e| error(format!("YUQING_LOG_FORMAT {e}")))?;
+            self.log.format = v.parse().map_err(|e| format!("YUQING_LOG_FORMAT {e}"))?;
         }
         if let Some(v) = env("YUQING_KAFKA_BROKERS").filter(|v| !v.is_empty()) {
-            match &mut config.kafka {
+            match &mut self.kafka {
                 Some(k) => k.brokers = v,
                 None => {
-                    config.kafka = Some(KafkaConfig {
+                    self.kafka = Some(KafkaConfig {
                         brokers: v,
                         client_id: default_client_id(),
                         options: BTreeMap::new(),
@@ -486,153 +496,160 @@ impl PipelineConfig {
                 }
             }
         }
-        config.display.offset_secs = yuqing_model::parse_utc_offset(&config.display.timezone)
-            .map_err(|e| error(format!("[display] timezone {e}")))?;
+        Ok(())
+    }
+
+    /// Relative paths are relative to `base`.
+    fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         };
-        resolve(&mut config.data_dir);
-        if let Some(d) = &mut config.dictionaries {
+        resolve(&mut self.data_dir);
+        if let Some(d) = &mut self.dictionaries {
             resolve(d);
         }
-        if let Some(p) = &mut config.source.path {
+        if let Some(p) = &mut self.source.path {
             resolve(p);
         }
-        if let Some(p) = &mut config.dead_letter.path {
+        if let Some(p) = &mut self.dead_letter.path {
             resolve(p);
         }
-        if let Some(p) = &mut config.alerts.path {
+        if let Some(p) = &mut self.alerts.path {
             resolve(p);
         }
+    }
 
-        let s = &config.source;
+    /// The source and sinks: each kind has the keys it needs and no others.
+    fn check_io(&self) -> Result<(), String> {
+        let s = &self.source;
         match s.kind {
             SourceKind::File => {
                 if s.path.is_none() {
-                    return Err(error(
-                        "`source.path` is required when `source.kind = \"file\"`".into(),
-                    ));
+                    return Err("`source.path` is required when `source.kind = \"file\"`".into());
                 }
                 if !s.topics.is_empty() {
-                    return Err(error("`source.topics` is for `source.kind = \"kafka\"`; a file source reads `source.path`".into()));
+                    return Err("`source.topics` is for `source.kind = \"kafka\"`; a file source reads `source.path`".into());
                 }
             }
             SourceKind::Kafka => {
                 if s.topics.is_empty() {
-                    return Err(error("`source.topics` must list at least one topic when `source.kind = \"kafka\"`".into()));
+                    return Err("`source.topics` must list at least one topic when `source.kind = \"kafka\"`".into());
                 }
                 if s.path.is_some() || s.follow {
-                    return Err(error(
+                    return Err(
                         "`source.path` and `source.follow` are for `source.kind = \"file\"`".into(),
-                    ));
+                    );
                 }
             }
         }
         if s.batch_size == 0 || s.batch_size > 100_000 {
-            return Err(error(format!(
+            return Err(format!(
                 "`source.batch_size` must be from 1 to 100000, got {}",
                 s.batch_size
-            )));
+            ));
         }
         for (section, kind, topic, path) in [
             (
                 "dead_letter",
-                config.dead_letter.kind,
-                &config.dead_letter.topic,
-                &config.dead_letter.path,
+                self.dead_letter.kind,
+                &self.dead_letter.topic,
+                &self.dead_letter.path,
             ),
             (
                 "alerts",
-                config.alerts.kind,
-                &config.alerts.topic,
-                &config.alerts.path,
+                self.alerts.kind,
+                &self.alerts.topic,
+                &self.alerts.path,
             ),
         ] {
             match kind {
                 SinkKind::Kafka if topic.is_none() => {
-                    return Err(error(format!(
+                    return Err(format!(
                         "`{section}.topic` is required when `{section}.kind = \"kafka\"`"
-                    )));
+                    ));
                 }
                 SinkKind::File if path.is_none() => {
-                    return Err(error(format!(
+                    return Err(format!(
                         "`{section}.path` is required when `{section}.kind = \"file\"`"
-                    )));
+                    ));
                 }
                 _ => {}
             }
         }
-        if config.dead_letter.kind == SinkKind::Stdout {
-            return Err(error(
+        if self.dead_letter.kind == SinkKind::Stdout {
+            return Err(
                 "`dead_letter.kind` must be log, file, kafka or none: stdout is for alerts".into(),
-            ));
+            );
         }
         let uses_kafka = s.kind == SourceKind::Kafka
-            || config.dead_letter.kind == SinkKind::Kafka
-            || config.alerts.kind == SinkKind::Kafka;
-        if uses_kafka && config.kafka.is_none() {
-            return Err(error(
+            || self.dead_letter.kind == SinkKind::Kafka
+            || self.alerts.kind == SinkKind::Kafka;
+        if uses_kafka && self.kafka.is_none() {
+            return Err(
                 "a Kafka source or sink needs `[kafka]` with `brokers` (or YUQING_KAFKA_BROKERS)"
                     .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Values in range: index, detector, HTTP, alerts, runtime.
+    fn check_limits(&self) -> Result<(), String> {
+        if !["pseudonymise", "raw", "drop"].contains(&self.index.authors.as_str()) {
+            return Err(format!(
+                "`index.authors` must be pseudonymise, raw or drop, got `{}`",
+                self.index.authors
             ));
         }
-        if !["pseudonymise", "raw", "drop"].contains(&config.index.authors.as_str()) {
-            return Err(error(format!(
-                "`index.authors` must be pseudonymise, raw or drop, got `{}`",
-                config.index.authors
-            )));
+        if self.index.commit_docs == 0 {
+            return Err("`index.commit_docs` must be at least 1".into());
         }
-        if config.index.commit_docs == 0 {
-            return Err(error("`index.commit_docs` must be at least 1".into()));
-        }
-        config.spike.validate().map_err(error)?;
+        self.spike.validate()?;
         for (key, value) in [
             (
                 "header_read_timeout_secs",
-                config.http.header_read_timeout_secs,
+                self.http.header_read_timeout_secs,
             ),
-            ("idle_timeout_secs", config.http.idle_timeout_secs),
-            ("max_connections", config.http.max_connections as u64),
+            ("idle_timeout_secs", self.http.idle_timeout_secs),
+            ("max_connections", self.http.max_connections as u64),
         ] {
             if value == 0 {
-                return Err(error(format!("`http.{key}` must be at least 1")));
+                return Err(format!("`http.{key}` must be at least 1"));
             }
         }
-        for (i, t) in config.http.tokens.iter().enumerate() {
-            if let Some(first) = config.http.tokens[..i]
+        for (i, t) in self.http.tokens.iter().enumerate() {
+            if let Some(first) = self.http.tokens[..i]
                 .iter()
                 .find(|o| o.sha256.trim().eq_ignore_ascii_case(t.sha256.trim()))
             {
-                return Err(error(format!(
+                return Err(format!(
                     "`http.tokens` `{}`: the same sha256 as `{}`; list each token once, with one role",
                     t.name, first.name
-                )));
+                ));
             }
             if !["analyst", "admin"].contains(&t.role.as_str()) {
-                return Err(error(format!(
+                return Err(format!(
                     "`http.tokens` `{}`: role must be analyst or admin, got `{}`",
                     t.name, t.role
-                )));
+                ));
             }
             let hex = t.sha256.trim();
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(error(format!(
+                return Err(format!(
                     "`http.tokens` `{}`: sha256 must be 64 hex digits (`yuqing token new` prints one)",
                     t.name
-                )));
+                ));
             }
         }
-        if config.alerts.keep == 0 {
-            return Err(error("`alerts.keep` must be at least 1".into()));
+        if self.alerts.keep == 0 {
+            return Err("`alerts.keep` must be at least 1".into());
         }
-        if config.runtime.batches_in_flight == 0 {
-            return Err(error(
-                "`runtime.batches_in_flight` must be at least 1".into(),
-            ));
+        if self.runtime.batches_in_flight == 0 {
+            return Err("`runtime.batches_in_flight` must be at least 1".into());
         }
-        Ok(config)
+        Ok(())
     }
 }
 

@@ -9,12 +9,14 @@ use aho_corasick::AhoCorasick;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use daachorse::{CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use std::hint::black_box;
-use yuqing_lexicon::{Lexicon, Scratch};
+use std::sync::Arc;
+use yuqing_lexicon::Lexicon;
+use yuqing_pipeline::Scorer;
 use yuqing_text::Analyzed;
 
 fn matching(c: &mut Criterion) {
     let texts = common::corpus();
-    let lexicon = Lexicon::builtin().expect("shipped dictionaries compile");
+    let lexicon = Arc::new(Lexicon::builtin().expect("shipped dictionaries compile"));
     let analyzed: Vec<Analyzed> = texts
         .iter()
         .map(|t| lexicon.analyzer().analyze(t))
@@ -30,12 +32,11 @@ fn matching(c: &mut Criterion) {
     let mut g = c.benchmark_group("matching");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("core_match_and_score", |b| {
-        let mut scratch = Scratch::new(&lexicon);
+        let mut scorer = Scorer::new(Arc::clone(&lexicon));
         b.iter(|| {
             let mut flagged = 0;
             for a in &analyzed {
-                lexicon.score_into(black_box(a), &mut scratch);
-                flagged += scratch.flagged().len();
+                flagged += scorer.match_analyzed(black_box(a)).flagged().len();
             }
             flagged
         })
@@ -72,12 +73,11 @@ fn matching(c: &mut Criterion) {
     let mut g = c.benchmark_group("matching_hostile");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("core_match_and_score", |b| {
-        let mut scratch = Scratch::new(&lexicon);
+        let mut scorer = Scorer::new(Arc::clone(&lexicon));
         b.iter(|| {
             let mut flagged = 0;
             for a in &hostile {
-                lexicon.score_into(black_box(a), &mut scratch);
-                flagged += scratch.flagged().len();
+                flagged += scorer.match_analyzed(black_box(a)).flagged().len();
             }
             flagged
         })

@@ -7,17 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use yuqing_lexicon::Scratch;
+use yuqing_lexicon::Lexicon;
 use yuqing_model::{FieldNames, ParseOptions, Post, PostError, Timestamp};
-use yuqing_pipeline::PipelineConfig;
+use yuqing_pipeline::{PipelineConfig, Scorer};
 use yuqing_spike::{Alert, AlertState, DetectorConfig};
-use yuqing_text::Analyzed;
 
 use crate::detect::{Recorded, Replayed};
-use crate::lines::{Batch, Line, map_ordered};
+use crate::lines::{BadLine, Batch, map_ordered};
 use crate::progress::Progress;
 
 /// Arguments of `yuqing backtest`.
@@ -102,7 +102,7 @@ struct BatchOut {
     /// the detector recognises repeats on), and the clock.
     recorded: Recorded,
     posts: usize,
-    errors: Vec<(usize, &'static str, String)>,
+    errors: Vec<BadLine>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     days: BTreeSet<i64>,
@@ -156,11 +156,88 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         id_optional: true,
         ..ParseOptions::default()
     };
+    let started = Instant::now();
+    let Read {
+        mut recorded,
+        posts,
+        bad,
+        first_ts,
+        last_ts,
+        days,
+    } = read_posts(&args, &lexicon, &options, offset)?;
+    let scoring = started.elapsed();
+
+    let mut summaries: BTreeMap<String, CategorySummary> = lexicon
+        .categories()
+        .iter()
+        .map(|c| (c.id.clone(), CategorySummary::default()))
+        .collect();
+    for (_, p, _) in &recorded.flagged {
+        for c in &p.categories {
+            if let Some(s) = summaries.get_mut(&c.id) {
+                s.flagged += 1;
+            }
+        }
+    }
+    let flagged = recorded.flagged.len();
+    let parents = lexicon.region_parents();
+    let Replayed { alerts, late } = crate::detect::replay(&mut recorded, spike, parents.clone());
+
+    write_alerts(&alerts, args.quiet, &mut summaries, offset)?;
+
+    let day_of = |ms: i64| (ms + i64::from(offset) * 1000).div_euclid(86_400_000);
+    let span_days = if last_ts >= first_ts {
+        day_of(last_ts) - day_of(first_ts) + 1
+    } else {
+        0
+    };
+    let active = days.len().max(1);
+    eprintln!(
+        "yuqing backtest: {posts} posts from {} to {} ({span_days} days, {} with posts), {} flagged, {bad} bad lines; scored in {:.1} s",
+        local_date(first_ts, offset),
+        local_date(last_ts, offset),
+        days.len(),
+        flagged,
+        scoring.as_secs_f64(),
+    );
+    eprintln!(
+        "yuqing backtest: {} alert messages; {late} flagged posts came after their bucket closed",
+        alerts.len(),
+    );
+    print_summaries(&summaries, active);
+    eprintln!("(alerts/day: alerts opened per day with posts in the input)");
+    if let Some(incidents) = &truth {
+        let grace_ms = i64::from(args.match_mins) * 60_000;
+        let scored = crate::truth::score(incidents, &alerts, &parents, grace_ms);
+        // The stream's length in days (at least an hour's worth).
+        let days = ((last_ts - first_ts) as f64 / 86_400_000.0).max(1.0 / 24.0);
+        let categories: Vec<String> = summaries.keys().cloned().collect();
+        crate::truth::print(&scored, &categories, days, grace_ms);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What reading the input gave.
+struct Read {
+    recorded: Recorded,
+    posts: usize,
+    bad: usize,
+    first_ts: i64,
+    last_ts: i64,
+    days: BTreeSet<i64>,
+}
+
+/// Reads and scores the input on the workers; reports bad lines.
+fn read_posts(
+    args: &Args,
+    lexicon: &Arc<Lexicon>,
+    options: &ParseOptions,
+    offset: i32,
+) -> anyhow::Result<Read> {
     let input = crate::progress::open(args.input.as_ref())?;
     let mut progress = Progress::new("yuqing backtest", "posts", args.verbose).with_input(&input);
     let reader = input.lines();
     let workers = crate::worker_count(args.workers);
-    let started = Instant::now();
 
     let mut recorded = Recorded::default();
     let (mut posts, mut bad) = (0usize, 0usize);
@@ -170,8 +247,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     map_ordered(
         reader,
         workers,
-        || (Scratch::new(&lexicon), Analyzed::default()),
-        |(scratch, analyzed), batch: &Batch| {
+        || Scorer::new(Arc::clone(lexicon)),
+        |scorer, batch: &Batch| {
             let mut out = BatchOut {
                 recorded: Recorded::default(),
                 posts: 0,
@@ -180,31 +257,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 last_ts: None,
                 days: BTreeSet::new(),
             };
-            for (n, line) in batch.lines() {
-                let bytes = match line {
-                    Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
-                    Line::Bytes(b) => b,
-                    Line::TooLong(len) => {
-                        out.errors
-                            .push((n, "too_large", crate::score::too_long(len)));
-                        continue;
-                    }
-                };
-                let post = match to_post(n, bytes, &options) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        out.errors.push((n, e.reason(), e.to_string()));
-                        continue;
-                    }
-                };
+            let parse = |n, bytes: &[u8]| to_post(n, bytes, options);
+            for (n, post) in batch.posts(&mut out.errors, parse) {
                 out.posts += 1;
                 let ts = post.ts.as_millis();
                 out.first_ts = Some(out.first_ts.map_or(ts, |t| t.min(ts)));
                 out.last_ts = Some(out.last_ts.map_or(ts, |t| t.max(ts)));
                 out.days.insert(day_of(ts));
-                lexicon.analyzer().analyze_into(&post.text, analyzed);
-                lexicon.score_into(analyzed, scratch);
-                let scored = lexicon.scored_post(post, scratch);
+                let (scored, analyzed) = scorer.score_in_place(post);
                 out.recorded.add(n, scored, analyzed.normalized());
             }
             out
@@ -235,28 +295,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if posts == 0 {
         bail!("no posts in the input ({bad} bad lines)");
     }
-    let scoring = started.elapsed();
+    Ok(Read {
+        recorded,
+        posts,
+        bad,
+        first_ts,
+        last_ts,
+        days,
+    })
+}
 
-    let mut summaries: BTreeMap<String, CategorySummary> = lexicon
-        .categories()
-        .iter()
-        .map(|c| (c.id.clone(), CategorySummary::default()))
-        .collect();
-    for (_, p, _) in &recorded.flagged {
-        for c in &p.categories {
-            if let Some(s) = summaries.get_mut(&c.id) {
-                s.flagged += 1;
-            }
-        }
-    }
-    let flagged = recorded.flagged.len();
-    let parents = lexicon.region_parents();
-    let Replayed { alerts, late } = crate::detect::replay(&mut recorded, spike, parents.clone());
-
+/// Writes the alert messages (unless `quiet`) and counts them by category.
+fn write_alerts(
+    alerts: &[Alert],
+    quiet: bool,
+    summaries: &mut BTreeMap<String, CategorySummary>,
+    offset: i32,
+) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    for a in &alerts {
-        if !args.quiet {
+    for a in alerts {
+        if !quiet {
             serde_json::to_writer(&mut out, a).context("writing an alert")?;
             out.write_all(b"\n").context("writing an alert")?;
         }
@@ -280,29 +339,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.flush().context("writing the alerts")?;
     drop(out);
 
-    let span_days = if last_ts >= first_ts {
-        day_of(last_ts) - day_of(first_ts) + 1
-    } else {
-        0
-    };
-    let active = days.len().max(1);
-    eprintln!(
-        "yuqing backtest: {posts} posts from {} to {} ({span_days} days, {} with posts), {} flagged, {bad} bad lines; scored in {:.1} s",
-        local_date(first_ts, offset),
-        local_date(last_ts, offset),
-        days.len(),
-        flagged,
-        scoring.as_secs_f64(),
-    );
-    eprintln!(
-        "yuqing backtest: {} alert messages; {late} flagged posts came after their bucket closed",
-        alerts.len(),
-    );
+    Ok(())
+}
+
+/// The table of categories.
+fn print_summaries(summaries: &BTreeMap<String, CategorySummary>, active: usize) {
     eprintln!(
         "{:<18} {:>8} {:>7} {:>8} {:>12} {:>14}  biggest alert",
         "category", "flagged", "alerts", "updates", "alert days", "alerts/day"
     );
-    for (id, s) in &summaries {
+    for (id, s) in summaries {
         let biggest = s.biggest.as_ref().map_or(String::new(), |a| {
             format!(
                 "{} {} {} reports, {} ({})",
@@ -323,16 +369,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             s.opens as f64 / active as f64,
         );
     }
-    eprintln!("(alerts/day: alerts opened per day with posts in the input)");
-    if let Some(incidents) = &truth {
-        let grace_ms = i64::from(args.match_mins) * 60_000;
-        let scored = crate::truth::score(incidents, &alerts, &parents, grace_ms);
-        // The stream's length in days (at least an hour's worth).
-        let days = ((last_ts - first_ts) as f64 / 86_400_000.0).max(1.0 / 24.0);
-        let categories: Vec<String> = summaries.keys().cloned().collect();
-        crate::truth::print(&scored, &categories, days, grace_ms);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The local calendar day (`YYYY-MM-DD`) of an RFC 3339 time.

@@ -4,11 +4,12 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use yuqing_lexicon::{Lexicon, Scratch};
-use yuqing_text::Analyzed;
+use yuqing_lexicon::Lexicon;
+use yuqing_pipeline::{Matches, Scorer};
 
 use crate::lines::{Line, LineReader, map_ordered};
 
@@ -195,8 +196,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         map_ordered(
             LineReader::new(input),
             workers,
-            || (Scratch::new(&lexicon), Analyzed::default()),
-            |(scratch, analyzed), batch| {
+            || Scorer::new(Arc::clone(&lexicon)),
+            |scorer, batch| {
                 let mut out = Vec::new();
                 for (n, line) in batch.lines() {
                     let bytes = match line {
@@ -207,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
                         Line::Bytes(b) => b,
                     };
-                    out.push(evaluate(&lexicon, scratch, analyzed, n, bytes, half));
+                    out.push(evaluate(scorer, n, bytes, half));
                 }
                 out
             },
@@ -280,9 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Scores one line; `Ok(None)` when it belongs to the half left out.
 fn evaluate(
-    lexicon: &Lexicon,
-    scratch: &mut Scratch,
-    analyzed: &mut Analyzed,
+    scorer: &mut Scorer,
     line: usize,
     bytes: &[u8],
     half: Option<&str>,
@@ -295,6 +294,7 @@ fn evaluate(
     {
         return Ok(None);
     }
+    let lexicon = scorer.lexicon();
     let expected = match &l.expected {
         None => None,
         Some(ids) => {
@@ -318,8 +318,7 @@ fn evaluate(
             Some(expected)
         }
     };
-    lexicon.analyzer().analyze_into(&l.text, analyzed);
-    lexicon.score_into(analyzed, scratch);
+    let Matches { lexicon, scratch } = scorer.matches(&l.text);
     let flagged: Vec<u16> = scratch.flagged().iter().map(|f| f.category).collect();
     let focus: Vec<u16> = match &expected {
         Some(e) if !e.is_empty() => e.clone(),
@@ -621,6 +620,11 @@ fn print_file(w: &mut impl Write, f: &FileReport, r: &Report) -> io::Result<()> 
             "(held-out half: its misses and false flags are not listed)"
         )?;
     }
+    print_examples(w, f)
+}
+
+/// The misses, false flags and flagged background posts listed.
+fn print_examples(w: &mut impl Write, f: &FileReport) -> io::Result<()> {
     if !f.misses.is_empty() {
         writeln!(
             w,

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use yuqing_alertlog::AlertStore;
 use yuqing_index::{AuthorPolicy, IndexOptions, PostIndex};
-use yuqing_lexicon::{Lexicon, Scratch};
-use yuqing_model::{ParseOptions, Post, ScoredPost};
+use yuqing_lexicon::Lexicon;
+use yuqing_model::{ParseOptions, Post};
+use yuqing_pipeline::{AnalyzedPost, Scorer};
 use yuqing_spike::{Alert, AlertState, Detector, DetectorConfig};
-use yuqing_text::Analyzed;
 
-use crate::lines::{Batch, Line, LineReader, map_ordered};
+use crate::lines::{BadLine, Batch, LineReader, map_ordered};
 use crate::progress::Progress;
 
 /// What to store of authors.
@@ -80,43 +80,23 @@ pub struct Args {
 
 /// A batch scored and ready for the index.
 struct Scored {
-    posts: Vec<(ScoredPost, Analyzed)>,
-    errors: Vec<(usize, &'static str, String)>,
+    posts: Vec<AnalyzedPost>,
+    errors: Vec<BadLine>,
     lines: usize,
 }
 
-fn score_batch(
-    lexicon: &Lexicon,
-    options: &ParseOptions,
-    scratch: &mut Scratch,
-    batch: &Batch,
-) -> Scored {
-    let mut out = Scored {
-        posts: Vec::with_capacity(batch.len()),
-        errors: Vec::new(),
+fn score_batch(scorer: &mut Scorer, options: &ParseOptions, batch: &Batch) -> Scored {
+    let mut errors = Vec::new();
+    let parse = |_, bytes: &[u8]| Post::from_json_with(bytes, options);
+    let posts = batch
+        .posts(&mut errors, parse)
+        .map(|(_, post)| scorer.score(post))
+        .collect();
+    Scored {
+        posts,
+        errors,
         lines: batch.len(),
-    };
-    for (n, line) in batch.lines() {
-        let bytes = match line {
-            Line::TooLong(len) => {
-                out.errors
-                    .push((n, "too_large", crate::score::too_long(len)));
-                continue;
-            }
-            Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Bytes(b) => b,
-        };
-        match Post::from_json_with(bytes, options) {
-            Ok(post) => {
-                let analyzed = lexicon.analyzer().analyze(&post.text);
-                lexicon.score_into(&analyzed, scratch);
-                out.posts
-                    .push((lexicon.scored_post(post, scratch), analyzed));
-            }
-            Err(e) => out.errors.push((n, e.reason(), e.to_string())),
-        }
     }
-    out
 }
 
 /// Counts from one indexing run.
@@ -166,7 +146,7 @@ pub(crate) struct StreamOutcome {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn index_stream<R: io::BufRead + Send>(
     reader: LineReader<R>,
-    lexicon: &Lexicon,
+    lexicon: &Arc<Lexicon>,
     options: &ParseOptions,
     writer: &mut yuqing_index::PostWriter,
     workers: usize,
@@ -180,8 +160,8 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
     let read = map_ordered(
         reader,
         workers,
-        || Scratch::new(lexicon),
-        |scratch, batch| score_batch(lexicon, options, scratch, batch),
+        || Scorer::new(Arc::clone(lexicon)),
+        |scorer, batch| score_batch(scorer, options, batch),
         |b: Scored| {
             if let Some(p) = progress.as_deref_mut() {
                 for (n, reason, msg) in &b.errors {
@@ -190,7 +170,12 @@ pub(crate) fn index_stream<R: io::BufRead + Send>(
             }
             stats.lines += b.lines;
             stats.invalid += b.errors.len();
-            for (post, analyzed) in &b.posts {
+            for AnalyzedPost {
+                scored: post,
+                analyzed,
+                ..
+            } in &b.posts
+            {
                 stats.flagged += usize::from(post.is_incident());
                 if let Err(e) = writer.add(post, analyzed) {
                     index_error = Some(e);

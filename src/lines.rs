@@ -1,11 +1,13 @@
 //! Reading JSONL input: a line reader with a size cap, and an ordered
 //! parallel map over batches of lines.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
+
+use yuqing_model::{Post, PostError};
+use yuqing_pipeline::Sequencer;
 
 /// Longest line accepted, in bytes. A post's text is at most 64 KiB; with
 /// JSON escapes (`\uXXXX` is 6 bytes for 3) and other fields a valid line
@@ -153,6 +155,54 @@ impl Batch {
     }
 }
 
+/// A line that is not a post: its number, reason code and message.
+pub type BadLine = (usize, &'static str, String);
+
+/// The message for a line over [`MAX_LINE_BYTES`].
+pub fn too_long(len: usize) -> String {
+    format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}")
+}
+
+impl Batch {
+    /// The posts of the batch with their line numbers, read by `parse`:
+    /// blank lines are skipped; lines over the cap and lines `parse`
+    /// refuses go to `errors`.
+    pub fn posts<'a, P>(
+        &'a self,
+        errors: &'a mut Vec<BadLine>,
+        parse: P,
+    ) -> impl Iterator<Item = (usize, Post)> + 'a
+    where
+        P: Fn(usize, &[u8]) -> Result<Post, PostError> + 'a,
+    {
+        self.lines().filter_map(move |(n, line)| {
+            let bytes = match line {
+                Line::TooLong(len) => {
+                    errors.push((n, "too_large", too_long(len)));
+                    return None;
+                }
+                Line::Bytes(b) if b.iter().all(u8::is_ascii_whitespace) => return None,
+                Line::Bytes(b) => b,
+            };
+            parse(n, bytes)
+                .map_err(|e| errors.push((n, e.reason(), e.to_string())))
+                .ok()
+                .map(|post| (n, post))
+        })
+    }
+
+    /// Bytes of input the batch's lines took, counting one terminator per
+    /// line (what the throughput figures count).
+    pub fn line_bytes(&self) -> usize {
+        self.lines()
+            .map(|(_, line)| match line {
+                Line::TooLong(len) => len,
+                Line::Bytes(b) => b.len() + 1,
+            })
+            .sum()
+    }
+}
+
 /// Lines per batch, at most.
 const BATCH_LINES: usize = 512;
 /// Bytes per batch, at most (a single longer line still makes a batch).
@@ -226,13 +276,11 @@ where
         drop(batch_rx);
         drop(out_tx);
 
-        let mut next = 0u64;
-        let mut pending = BTreeMap::new();
+        let mut order = Sequencer::new();
         let mut result = Ok(());
         for (seq, bytes, out) in out_rx.iter() {
-            pending.insert(seq, (bytes, out));
-            while let Some((bytes, out)) = pending.remove(&next) {
-                next += 1;
+            order.insert(seq, (bytes, out));
+            while let Some((bytes, out)) = order.pop() {
                 if let Some(done) = &done {
                     done.fetch_add(bytes, Ordering::Relaxed);
                 }
@@ -290,6 +338,40 @@ mod tests {
             lines("\u{feff}{}\n\u{feff}x", 8),
             vec![(1, Ok("{}".into())), (2, Ok("\u{feff}x".into()))]
         );
+    }
+
+    #[test]
+    fn reads_posts_and_reports_bad_lines() {
+        let input = "{\"id\":\"a\",\"text\":\"x\",\"ts\":1}\n  \n[1]\n".to_string()
+            + &"x".repeat(50)
+            + "\n{\"id\":\"b\",\"text\":\"y\",\"ts\":2}\n";
+        let mut batches = Vec::new();
+        map_ordered(
+            LineReader::with_max(input.as_bytes(), 40),
+            1,
+            || (),
+            |_, b| {
+                let mut errors = Vec::new();
+                let posts: Vec<(usize, String)> = b
+                    .posts(&mut errors, |_, bytes| Post::from_json(bytes))
+                    .map(|(n, p)| (n, p.id))
+                    .collect();
+                (posts, errors, b.line_bytes())
+            },
+            |out| {
+                batches.push(out);
+                Ok(())
+            },
+        )
+        .unwrap();
+        let [(posts, errors, bytes)] = &batches[..] else {
+            panic!("one batch expected");
+        };
+        assert_eq!(posts, &vec![(1, "a".to_string()), (5, "b".to_string())]);
+        let reasons: Vec<(usize, &str)> = errors.iter().map(|e| (e.0, e.1)).collect();
+        assert_eq!(reasons, vec![(3, "not_an_object"), (4, "too_large")]);
+        // An over-long line counts without its terminator.
+        assert_eq!(*bytes, input.len() - 1);
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_lexicon::Lexicon;
 use yuqing_model::{ParseOptions, Post, Timestamp};
-use yuqing_text::Analyzed;
+use yuqing_pipeline::Scorer;
 
-use crate::lines::{Batch, Line, MAX_LINE_BYTES, map_ordered};
+use crate::lines::{BadLine, Batch, map_ordered};
 use crate::progress::Progress;
 
 /// Arguments of `yuqing score`.
@@ -41,7 +41,7 @@ pub struct Args {
 pub(crate) struct BatchOut {
     pub json: Vec<u8>,
     /// Bad lines: number, reason code, message.
-    pub errors: Vec<(usize, &'static str, String)>,
+    pub errors: Vec<BadLine>,
     pub posts: usize,
     pub flagged: usize,
     pub bytes: usize,
@@ -50,62 +50,31 @@ pub(crate) struct BatchOut {
 
 /// Per-worker state.
 pub(crate) struct Worker {
-    scratch: Scratch,
-    analyzed: Analyzed,
+    scorer: Scorer,
 }
 
 impl Worker {
-    pub(crate) fn new(lexicon: &Lexicon) -> Self {
+    pub(crate) fn new(lexicon: &Arc<Lexicon>) -> Self {
         Worker {
-            scratch: Scratch::new(lexicon),
-            analyzed: Analyzed::default(),
+            scorer: Scorer::new(Arc::clone(lexicon)),
         }
     }
 
     /// Scores a batch of lines into JSON lines and per-line errors.
-    pub(crate) fn score_batch(
-        &mut self,
-        lexicon: &Lexicon,
-        options: &ParseOptions,
-        batch: &Batch,
-    ) -> BatchOut {
+    pub(crate) fn score_batch(&mut self, options: &ParseOptions, batch: &Batch) -> BatchOut {
         let mut out = BatchOut {
             json: Vec::with_capacity(batch.len() * 400),
             errors: Vec::new(),
             posts: 0,
             flagged: 0,
-            bytes: 0,
+            bytes: batch.line_bytes(),
             lines: batch.len(),
         };
-        for (n, line) in batch.lines() {
-            let bytes = match line {
-                Line::TooLong(len) => {
-                    out.bytes += len;
-                    out.errors.push((n, "too_large", too_long(len)));
-                    continue;
-                }
-                Line::Bytes(b) => b,
-            };
-            out.bytes += bytes.len() + 1;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let post = match Post::from_json_with(bytes, options) {
-                Ok(p) => p,
-                Err(e) => {
-                    out.errors.push((n, e.reason(), e.to_string()));
-                    continue;
-                }
-            };
-            lexicon
-                .analyzer()
-                .analyze_into(&post.text, &mut self.analyzed);
-            lexicon.score_into(&self.analyzed, &mut self.scratch);
+        let parse = |_, bytes: &[u8]| Post::from_json_with(bytes, options);
+        for (_, post) in batch.posts(&mut out.errors, parse) {
+            let (scored, _) = self.scorer.score_in_place(post);
             out.posts += 1;
-            if !self.scratch.flagged().is_empty() {
-                out.flagged += 1;
-            }
-            let scored = lexicon.scored_post(post, &self.scratch);
+            out.flagged += usize::from(scored.is_incident());
             // Serialising our own types into a Vec cannot fail.
             if serde_json::to_writer(&mut out.json, &scored).is_ok() {
                 out.json.push(b'\n');
@@ -113,11 +82,6 @@ impl Worker {
         }
         out
     }
-}
-
-/// The message for a line over [`MAX_LINE_BYTES`].
-pub(crate) fn too_long(len: usize) -> String {
-    format!("line is {len} bytes, over the limit of {MAX_LINE_BYTES}")
 }
 
 pub(crate) fn parse_default_ts(s: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
@@ -152,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         input.lines(),
         workers,
         || Worker::new(&lexicon),
-        |w, batch| w.score_batch(&lexicon, &options, batch),
+        |w, batch| w.score_batch(&options, batch),
         |b: BatchOut| {
             if !args.quiet {
                 out.write_all(&b.json)?;

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use yuqing_index::{IndexOptions, PostIndex, PreparedPost};
-use yuqing_lexicon::Scratch;
 use yuqing_model::{ParseOptions, Post};
+use yuqing_pipeline::Scorer;
 
 use crate::index_cmd::index_stream;
 use crate::lines::{LineReader, map_ordered};
@@ -100,14 +101,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let alone =
         PostIndex::open_or_create(&scratch_dir.path().join("alone"), lexicon.shared_analyzer())?;
     let mut writer = alone.writer(options(args.writer_memory_mib))?;
-    let mut scratch = Scratch::new(&lexicon);
+    let mut scorer = Scorer::new(Arc::clone(&lexicon));
     let mut prepared: Vec<PreparedPost> = Vec::with_capacity(n);
     for line in jsonl.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let post = Post::from_json_with(line, &parse).context("benchmark posts are valid")?;
-        let analyzed = lexicon.analyzer().analyze(&post.text);
-        lexicon.score_into(&analyzed, &mut scratch);
-        let scored = lexicon.scored_post(post, &scratch);
-        prepared.push(writer.prepare(&scored, &analyzed));
+        let out = scorer.score(post);
+        prepared.push(writer.prepare(&out.scored, &out.analyzed));
     }
     let t = Instant::now();
     for p in prepared {
@@ -123,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         LineReader::new(&jsonl[..]),
         1,
         || Worker::new(&lexicon),
-        |w, batch| w.score_batch(&lexicon, &parse, batch),
+        |w, batch| w.score_batch(&parse, batch),
         |_| Ok(()),
     )?;
     let score_secs = t.elapsed().as_secs_f64();

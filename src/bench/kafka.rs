@@ -2,7 +2,7 @@
 //! `yuqing index` path on the same posts, and the event-to-searchable
 //! latency at half the measured rate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use yuqing_index::{IndexOptions, PostIndex};
 use yuqing_kafka::{KafkaProducer, Outgoing};
+use yuqing_lexicon::Lexicon;
 use yuqing_model::ParseOptions;
-use yuqing_pipeline::{Pipeline, PipelineConfig};
+use yuqing_pipeline::{Pipeline, PipelineConfig, Stats};
 
 use crate::index_cmd::index_stream;
 use crate::lines::LineReader;
@@ -117,35 +118,10 @@ fn start_pipeline(
     Ok((stats, stop, handle))
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::init_logging_at("warn");
-    let (texts, source) = super::load_corpus(args.corpus.as_ref(), usize::MAX)?;
-    let repeat = args.posts.div_ceil(texts.len()).max(1);
-    let jsonl_all = super::posts_jsonl(&texts, repeat);
-    let take = |n: usize| -> Vec<u8> {
-        let mut out = Vec::new();
-        for line in jsonl_all
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .take(n)
-        {
-            out.extend_from_slice(line);
-            out.push(b'\n');
-        }
-        out
-    };
-    let jsonl = take(args.posts);
-    let n = args.posts;
-    let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
-    let tmp = tempfile::tempdir().context("a temporary directory")?;
-    eprintln!(
-        "yuqing bench kafka: {n} posts from {source}; brokers {} (storage: {})",
-        args.brokers, args.broker_storage
-    );
-
-    // 1. The `yuqing index` path on the same posts (the baseline).
-    let index =
-        PostIndex::open_or_create(&tmp.path().join("index-path"), lexicon.shared_analyzer())?;
+/// The `yuqing index` path over `jsonl` into a fresh index in `dir`;
+/// returns its time to the last commit.
+fn index_path_secs(jsonl: &[u8], lexicon: &Arc<Lexicon>, dir: &Path) -> anyhow::Result<f64> {
+    let index = PostIndex::open_or_create(&dir.join("index-path"), lexicon.shared_analyzer())?;
     let mut writer = index.writer(IndexOptions {
         commit_docs: 50_000,
         commit_interval: Duration::from_secs(u64::MAX / 4),
@@ -154,8 +130,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workers = crate::worker_count(None).saturating_sub(1).max(1);
     let t = Instant::now();
     let outcome = index_stream(
-        LineReader::new(&jsonl[..]),
-        &lexicon,
+        LineReader::new(jsonl),
+        lexicon,
         &ParseOptions::default(),
         &mut writer,
         workers,
@@ -166,6 +142,56 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     writer.commit()?;
     let index_secs = t.elapsed().as_secs_f64();
     writer.finish()?;
+    Ok(index_secs)
+}
+
+/// The first `n` lines of `jsonl`.
+fn first_lines(jsonl: &[u8], n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in jsonl
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(n)
+    {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Waits until the commits have made `n` posts searchable (each has its
+/// latency recorded), polling every `step`; gives up after `limit`.
+fn wait_for(stats: &Stats, n: usize, step: Duration, limit: Duration) -> anyhow::Result<()> {
+    let t = Instant::now();
+    while stats
+        .latency
+        .lock()
+        .map(|h| (h.len() as usize) < n)
+        .unwrap_or(true)
+    {
+        anyhow::ensure!(t.elapsed() < limit, "gave up after {limit:?}");
+        std::thread::sleep(step);
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::init_logging_at("warn");
+    let (texts, source) = super::load_corpus(args.corpus.as_ref(), usize::MAX)?;
+    let repeat = args.posts.div_ceil(texts.len()).max(1);
+    let jsonl_all = super::posts_jsonl(&texts, repeat);
+    let take = |n: usize| first_lines(&jsonl_all, n);
+    let jsonl = take(args.posts);
+    let n = args.posts;
+    let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
+    let tmp = tempfile::tempdir().context("a temporary directory")?;
+    eprintln!(
+        "yuqing bench kafka: {n} posts from {source}; brokers {} (storage: {})",
+        args.brokers, args.broker_storage
+    );
+
+    // 1. The `yuqing index` path on the same posts (the baseline).
+    let index_secs = index_path_secs(&jsonl, &lexicon, tmp.path())?;
 
     // 2. Kafka to searchable: the topic is filled first, then read.
     let run_id = std::process::id();
@@ -182,18 +208,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Searchable = committed: every post's latency is recorded by the
     // commit that makes it searchable.
     let t = Instant::now();
-    while stats
-        .latency
-        .lock()
-        .map(|h| (h.len() as usize) < n)
-        .unwrap_or(true)
-    {
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(1800),
-            "the pipeline did not index {n} posts in 30 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(
+        &stats,
+        n,
+        Duration::from_millis(5),
+        Duration::from_secs(1800),
+    )
+    .with_context(|| format!("the pipeline did not index {n} posts in 30 minutes"))?;
     let kafka_secs = t.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     handle
@@ -217,19 +238,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::thread::sleep(Duration::from_secs(3)); // join the group
     let rate = kafka_rate / 2.0;
     produce(&args.brokers, &topic2, &latency_jsonl, Some(rate))?;
-    let t = Instant::now();
-    while stats2
-        .latency
-        .lock()
-        .map(|h| (h.len() as usize) < m)
-        .unwrap_or(true)
-    {
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(600),
-            "the latency run did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        &stats2,
+        m,
+        Duration::from_millis(20),
+        Duration::from_secs(600),
+    )
+    .context("the latency run did not finish")?;
     stop2.store(true, Ordering::Relaxed);
     handle2
         .join()

@@ -37,13 +37,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
-    let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
-        .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
-    let docs = index.num_docs();
+/// The query classes measured, each a fixed set of requests.
+fn query_classes() -> Vec<(&'static str, Vec<Work>)> {
     let month = "from=2024-06-01T00:00:00Z&to=2024-07-01T00:00:00Z";
-    let classes: Vec<(&str, Vec<Work>)> = vec![
+    vec![
         (
             "single term, newest first",
             [
@@ -104,7 +101,43 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Work::Facets("category=fire".into()),
             ],
         ),
-    ];
+    ]
+}
+
+/// One request against the index.
+fn run_work(index: &PostIndex, lexicon: &yuqing_lexicon::Lexicon, w: &Work) -> anyhow::Result<()> {
+    match w {
+        Work::Search(q) => {
+            let req: SearchRequest = yuqing_server::params::search(Some(q), lexicon)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+            index
+                .search(&req)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+        }
+        Work::Histogram(q) => {
+            let req: HistogramRequest = yuqing_server::params::histogram(Some(q), lexicon)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+            index
+                .histogram(&req)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+        }
+        Work::Facets(q) => {
+            let req: FacetsRequest = yuqing_server::params::facets(Some(q), lexicon)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+            index
+                .facets(&req)
+                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
+    let index = PostIndex::open(&args.data_dir, lexicon.shared_analyzer())
+        .with_context(|| format!("opening the index in {}", args.data_dir.display()))?;
+    let docs = index.num_docs();
+    let classes = query_classes();
     println!(
         "yuqing bench query: {docs} posts in {}; {} rounds",
         args.data_dir.display(),
@@ -119,30 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for _ in 0..args.rounds.max(1) {
             for w in works {
                 let t = Instant::now();
-                match w {
-                    Work::Search(q) => {
-                        let req: SearchRequest = yuqing_server::params::search(Some(q), &lexicon)
-                            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                        index
-                            .search(&req)
-                            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                    }
-                    Work::Histogram(q) => {
-                        let req: HistogramRequest =
-                            yuqing_server::params::histogram(Some(q), &lexicon)
-                                .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                        index
-                            .histogram(&req)
-                            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                    }
-                    Work::Facets(q) => {
-                        let req: FacetsRequest = yuqing_server::params::facets(Some(q), &lexicon)
-                            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                        index
-                            .facets(&req)
-                            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
-                    }
-                }
+                run_work(&index, &lexicon, w)?;
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
             }
         }

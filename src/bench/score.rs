@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
-use yuqing_lexicon::{Lexicon, Scratch};
+use yuqing_lexicon::Lexicon;
 use yuqing_model::ParseOptions;
+use yuqing_pipeline::Scorer;
 use yuqing_text::{Analyzed, Segmenter, SegmenterOptions};
 
 use crate::lines::{LineReader, map_ordered};
@@ -54,11 +56,10 @@ pub(crate) fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 /// were flagged. (Functions of their own, not inlined, so that profilers
 /// attribute each pass cleanly.)
 #[inline(never)]
-fn core_pass(lexicon: &Lexicon, analyzed: &[Analyzed], scratch: &mut Scratch) -> usize {
+fn core_pass(scorer: &mut Scorer, analyzed: &[Analyzed]) -> usize {
     let mut flagged = 0;
     for a in analyzed {
-        lexicon.score_into(a, scratch);
-        flagged += usize::from(!scratch.flagged().is_empty());
+        flagged += usize::from(!scorer.match_analyzed(a).flagged().is_empty());
     }
     flagged
 }
@@ -100,15 +101,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "yuqing bench: {n} posts, {:.2} MB from {source}; best of {rounds} rounds",
         raw_bytes as f64 / 1e6
     );
-
     let mut rows = Vec::new();
+    let jieba_secs = text_rows(&texts, &lexicon, rounds, &mut rows);
+    let core = matching_rows(&texts, &lexicon, rounds, &mut rows)?;
+    whole_path_rows(&texts, &lexicon, rounds, workers, &mut rows)?;
+    print_rows(&rows, jieba_secs, &core);
+    Ok(ExitCode::SUCCESS)
+}
 
+/// The fastest times of the matching core and the raw automata.
+struct CoreTimes {
+    core_secs: f64,
+    daac_secs: f64,
+    ac_secs: f64,
+    primary_secs: f64,
+}
+
+/// jieba alone and the text stage; returns jieba's time (the unit of the
+/// table).
+fn text_rows(texts: &[String], lexicon: &Lexicon, rounds: usize, rows: &mut Vec<Row>) -> f64 {
+    let raw_bytes: usize = texts.iter().map(String::len).sum();
+    let n = texts.len();
     // 1. jieba alone: default dictionary, no normalisation.
     let plain = Segmenter::new([], SegmenterOptions::default());
     let mut bounds = Vec::new();
     let (secs, tokens) = best(rounds, || {
         let mut tokens = 0;
-        for t in &texts {
+        for t in texts {
             plain.segment_into(t, &mut bounds);
             tokens += bounds.len() - 1;
         }
@@ -129,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut norm = yuqing_text::Normalized::default();
     let (secs, changed) = best(rounds, || {
         let mut changed = 0;
-        for t in &texts {
+        for t in texts {
             analyzer.normalizer().normalize_into(t, &mut norm);
             changed += usize::from(norm.as_str() != t);
         }
@@ -145,7 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut a = Analyzed::default();
     let (secs, _) = best(rounds, || {
         let mut tokens = 0;
-        for t in &texts {
+        for t in texts {
             analyzer.analyze_into(t, &mut a);
             tokens += a.token_count();
         }
@@ -159,10 +178,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         note: String::new(),
     });
 
+    jieba_secs
+}
+
+/// The matching core next to the raw automata, on texts analysed
+/// beforehand.
+fn matching_rows(
+    texts: &[String],
+    lexicon: &Arc<Lexicon>,
+    rounds: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<CoreTimes> {
+    let n = texts.len();
+    let analyzer = lexicon.analyzer();
     // 3. Matching + scoring alone, on texts analysed beforehand.
     let analyzed: Vec<Analyzed> = texts.iter().map(|t| analyzer.analyze(t)).collect();
     let norm_bytes: usize = analyzed.iter().map(|a| a.normalized().len()).sum();
-    let mut scratch = Scratch::new(&lexicon);
+    let mut scorer = Scorer::new(Arc::clone(lexicon));
     let patterns: Vec<&str> = lexicon.patterns().collect();
     let daac = CharwiseDoubleArrayAhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
@@ -180,7 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut flagged, mut daac_matches, mut ac_matches) = (0, 0, 0);
     let (mut primary_secs, mut primary_matches) = (f64::INFINITY, 0);
     for _ in 0..rounds.max(1) {
-        let (secs, f) = best(1, || core_pass(&lexicon, &analyzed, &mut scratch));
+        let (secs, f) = best(1, || core_pass(&mut scorer, &analyzed));
         core_secs = core_secs.min(secs);
         flagged = f;
         let (secs, m) = best(1, || daachorse_pass(&daac, &analyzed));
@@ -222,6 +254,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         note: format!("{} patterns, {primary_matches} matches", primary.len()),
     });
 
+    Ok(CoreTimes {
+        core_secs,
+        daac_secs,
+        ac_secs,
+        primary_secs,
+    })
+}
+
+/// The whole `yuqing score` path, on one worker and on `workers`.
+fn whole_path_rows(
+    texts: &[String],
+    lexicon: &Arc<Lexicon>,
+    rounds: usize,
+    workers: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let raw_bytes: usize = texts.iter().map(String::len).sum();
+    let n = texts.len();
     // 5. The whole `yuqing score` path from JSON lines to JSON lines.
     let jsonl: Vec<u8> = texts
         .iter()
@@ -241,8 +291,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let result = map_ordered(
                 LineReader::new(&jsonl[..]),
                 w,
-                || Worker::new(&lexicon),
-                |worker, batch| worker.score_batch(&lexicon, &options, batch),
+                || Worker::new(lexicon),
+                |worker, batch| worker.score_batch(&options, batch),
                 |b| {
                     out_bytes += b.json.len();
                     Ok(())
@@ -270,11 +320,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    Ok(())
+}
+
+fn print_rows(rows: &[Row], jieba_secs: f64, t: &CoreTimes) {
+    let CoreTimes {
+        core_secs,
+        daac_secs,
+        ac_secs,
+        primary_secs,
+    } = *t;
     println!(
         "{:<46} {:>9} {:>11} {:>8}  note",
         "stage", "MB/s", "posts/s", "x jieba"
     );
-    for r in &rows {
+    for r in rows {
         println!(
             "{:<46} {:>9.1} {:>11.0} {:>8.2}  {}",
             r.name,
@@ -297,5 +357,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "MB/s is of the original text, except for the matching rows (normalised text); \"x jieba\" = jieba-alone time / stage time on the same posts."
     );
-    Ok(ExitCode::SUCCESS)
 }

@@ -391,7 +391,7 @@ mod tests {
             "yuqing_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
-        assert_eq!(m.names().len(), 28);
+        assert_eq!(m.names().len(), 29);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
         }

@@ -24,6 +24,8 @@ mod latency;
 mod positions;
 mod reload;
 mod runtime;
+mod scorer;
+mod sequencer;
 mod sinks;
 mod source;
 
@@ -32,6 +34,8 @@ pub use latency::LatencyHistogram;
 pub use positions::{FilePosition, Positions};
 pub use reload::Reloader;
 pub use runtime::{ALERTS_FILE, Health, Pipeline, RunOutcome, Stats};
+pub use scorer::{AnalyzedPost, Dictionaries, Matches, Scorer};
+pub use sequencer::Sequencer;
 pub use sinks::{AlertSink, DeadLetter, DeadLetters};
 pub use source::{MAX_MESSAGE_BYTES, Message, Origin};
 pub use yuqing_lexicon::ReloadReport;

@@ -210,6 +210,15 @@ enum AlertOut {
 }
 
 impl AlertSink {
+    /// A sink that drops every message (for the sink's own tests).
+    #[cfg(test)]
+    pub(crate) fn none() -> AlertSink {
+        AlertSink {
+            out: AlertOut::None,
+            webhooks: None,
+        }
+    }
+
     /// From the configuration: `[alerts]`, and the webhooks (their outbox
     /// in the data directory; summaries name categories as `lexicon` does,
     /// times in `[display]`'s zone, links to `http.public_url`).

@@ -56,9 +56,11 @@ start() {
     sqlite) engine="sqlite://tansu.db" ;;
     *) echo "TANSU_STORAGE must be memory or sqlite, got $storage" >&2; exit 2 ;;
   esac
-  (cd "$state" && nohup "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+  # (the pid file names the broker itself, not a subshell, so that stop
+  # stops it)
+  (cd "$state" && { nohup "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "$engine" >"$state/broker.log" 2>&1 & echo $! >"$state/pid")
+      --storage-engine "$engine" >"$state/broker.log" 2>&1 & echo $! >"$state/pid"; })
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       for topic in posts posts.dlq alerts; do

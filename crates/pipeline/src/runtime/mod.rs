@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crossbeam_channel::bounded;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::{IndexOptions, PostIndex};
 use yuqing_kafka::KafkaProducer;
 use yuqing_lexicon::{Lexicon, SharedLexicon};
 use yuqing_metrics::metrics;
-use yuqing_alertlog::AlertStore;
 use yuqing_spike::Detector;
 
 use crate::PipelineError;

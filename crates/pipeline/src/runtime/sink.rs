@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use prometheus::Histogram;
+use yuqing_alertlog::AlertStore;
 use yuqing_index::{PostIndex, PostWriter};
 use yuqing_metrics::metrics;
 use yuqing_model::Timestamp;
-use yuqing_alertlog::AlertStore;
 use yuqing_spike::{Alert, AlertState, Detector};
 
 use super::clock::Watermarks;

@@ -129,18 +129,76 @@ fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
         .expect("a valid histogram definition")
 }
 
+// The definitions are constants: a failure in these is a bug, found by the
+// first test that touches metrics.
+
+fn histogram_vec(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("a valid histogram definition")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("a valid counter")
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("a valid gauge")
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid gauge")
+}
+
+/// The Kafka source's metrics: consumer_lag, consumer_assigned, consumer_last_message_age, consumer_stalled.
+fn consumer_metrics() -> (IntGaugeVec, IntGauge, IntGauge, IntGauge) {
+    (
+        gauge_vec(
+            "yuqing_consumer_lag",
+            "Messages between the consumer's position and the end of the partition (librdkafka statistics).",
+            &["topic", "partition"],
+        ),
+        gauge(
+            "yuqing_consumer_assigned_partitions",
+            "Partitions the Kafka source holds now.",
+        ),
+        gauge(
+            "yuqing_consumer_last_message_age_seconds",
+            "Seconds since the Kafka source consumed its last message (since it started, before the first).",
+        ),
+        gauge(
+            "yuqing_consumer_stalled",
+            "1 while the Kafka source has held no partitions for longer than the session timeout and its topics have unread messages whose committed offsets do not move.",
+        ),
+    )
+}
+
+/// The webhooks' metrics: webhook_deliveries, webhook_pending.
+fn webhook_metrics() -> (IntCounterVec, IntGauge) {
+    (
+        counter_vec(
+            "yuqing_webhook_deliveries_total",
+            "Attempts to deliver alert messages to webhooks, by webhook and outcome (delivered; retried: failed, tried again later; dead: failed after the retry budget, written to the dead-letter file).",
+            &["webhook", "outcome"],
+        ),
+        gauge(
+            "yuqing_webhook_pending",
+            "Alert messages in the webhook outbox not yet delivered (or dead-lettered).",
+        ),
+    )
+}
+
 impl Metrics {
     fn new() -> Metrics {
-        // The definitions are constants: a failure here is a bug, found by
-        // the first test that touches metrics.
-        let counter = |n: &str, h: &str| IntCounter::new(n, h).expect("a valid counter");
-        let counter_vec = |n: &str, h: &str, l: &[&str]| {
-            IntCounterVec::new(Opts::new(n, h), l).expect("a valid counter")
-        };
-        let gauge = |n: &str, h: &str| IntGauge::new(n, h).expect("a valid gauge");
-        let gauge_vec = |n: &str, h: &str, l: &[&str]| {
-            IntGaugeVec::new(Opts::new(n, h), l).expect("a valid gauge")
-        };
+        let (consumer_lag, consumer_assigned, consumer_last_message_age, consumer_stalled) =
+            consumer_metrics();
+        let (webhook_deliveries, webhook_pending) = webhook_metrics();
         let m = Metrics {
             registry: Registry::new(),
             names: Vec::new(),
@@ -154,7 +212,10 @@ impl Metrics {
                 "Messages taken from a source (file lines or Kafka messages), valid or not.",
                 &["source"],
             ),
-            posts_indexed: counter("yuqing_posts_indexed_total", "Posts added to the index (an upsert counts once)."),
+            posts_indexed: counter(
+                "yuqing_posts_indexed_total",
+                "Posts added to the index (an upsert counts once).",
+            ),
             dead_letters: counter_vec(
                 "yuqing_dead_letters_total",
                 "Messages that were not valid posts, by reason.",
@@ -165,15 +226,12 @@ impl Metrics {
                 "Posts flagged with a category (a post with two categories counts for both).",
                 &["category"],
             ),
-            stage_duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "yuqing_stage_duration_seconds",
-                    "Time one post spends in a stage: decode (JSON and validation), segment (normalise and segment), score (matching), index (building and adding the document).",
-                )
-                .buckets(STAGE_BUCKETS.to_vec()),
+            stage_duration: histogram_vec(
+                "yuqing_stage_duration_seconds",
+                "Time one post spends in a stage: decode (JSON and validation), segment (normalise and segment), score (matching), index (building and adding the document).",
+                STAGE_BUCKETS,
                 &["stage"],
-            )
-            .expect("a valid histogram"),
+            ),
             event_to_searchable: histogram(
                 "yuqing_event_to_searchable_seconds",
                 "From a Kafka message's timestamp to the index commit that made it searchable.",
@@ -197,25 +255,18 @@ impl Metrics {
                 "yuqing_index_last_commit_timestamp_seconds",
                 "Unix time of the last successful index commit.",
             ),
-            index_documents: gauge("yuqing_index_documents", "Posts in the index after the last commit."),
-            index_segments: gauge("yuqing_index_segments", "Segments in the index after the last commit."),
-            consumer_lag: gauge_vec(
-                "yuqing_consumer_lag",
-                "Messages between the consumer's position and the end of the partition (librdkafka statistics).",
-                &["topic", "partition"],
+            index_documents: gauge(
+                "yuqing_index_documents",
+                "Posts in the index after the last commit.",
             ),
-            consumer_assigned: gauge(
-                "yuqing_consumer_assigned_partitions",
-                "Partitions the Kafka source holds now.",
+            index_segments: gauge(
+                "yuqing_index_segments",
+                "Segments in the index after the last commit.",
             ),
-            consumer_last_message_age: gauge(
-                "yuqing_consumer_last_message_age_seconds",
-                "Seconds since the Kafka source consumed its last message (since it started, before the first).",
-            ),
-            consumer_stalled: gauge(
-                "yuqing_consumer_stalled",
-                "1 while the Kafka source has held no partitions for longer than the session timeout and its topics have unread messages whose committed offsets do not move.",
-            ),
+            consumer_lag,
+            consumer_assigned,
+            consumer_last_message_age,
+            consumer_stalled,
             alerts: counter_vec(
                 "yuqing_alerts_total",
                 "Alert messages emitted, by category, level and state (open, update, resolved).",
@@ -226,7 +277,10 @@ impl Metrics {
                 "yuqing_late_posts_total",
                 "Flagged posts that arrived after their bucket was closed (not counted by the burst detector).",
             ),
-            dictionary_reloads: counter("yuqing_dictionary_reloads_total", "Successful dictionary reloads."),
+            dictionary_reloads: counter(
+                "yuqing_dictionary_reloads_total",
+                "Successful dictionary reloads.",
+            ),
             dictionary_reload_failures: counter_vec(
                 "yuqing_dictionary_reload_failures_total",
                 "Dictionary reloads rejected (the old dictionaries kept serving), by reason: errors in the set, or a set that would drop regions or a category of the running one.",
@@ -237,12 +291,12 @@ impl Metrics {
                 "HTTP requests by route (the matched pattern) and status code.",
                 &["route", "status"],
             ),
-            http_duration: HistogramVec::new(
-                HistogramOpts::new("yuqing_http_request_duration_seconds", "HTTP request duration by route.")
-                    .buckets(HTTP_BUCKETS.to_vec()),
+            http_duration: histogram_vec(
+                "yuqing_http_request_duration_seconds",
+                "HTTP request duration by route.",
+                HTTP_BUCKETS,
                 &["route"],
-            )
-            .expect("a valid histogram"),
+            ),
             exports: counter_vec(
                 "yuqing_exports_total",
                 "Exports by format and outcome (complete, cancelled: the client went away, failed).",
@@ -253,15 +307,8 @@ impl Metrics {
                 "Posts written by exports, by format.",
                 &["format"],
             ),
-            webhook_deliveries: counter_vec(
-                "yuqing_webhook_deliveries_total",
-                "Attempts to deliver alert messages to webhooks, by webhook and outcome (delivered; retried: failed, tried again later; dead: failed after the retry budget, written to the dead-letter file).",
-                &["webhook", "outcome"],
-            ),
-            webhook_pending: gauge(
-                "yuqing_webhook_pending",
-                "Alert messages in the webhook outbox not yet delivered (or dead-lettered).",
-            ),
+            webhook_deliveries,
+            webhook_pending,
         };
         m.register()
     }

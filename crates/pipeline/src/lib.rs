@@ -20,6 +20,7 @@
 //!   goes on; dead letters are flushed before offsets move past them.
 
 pub mod config;
+mod events;
 mod latency;
 mod positions;
 mod reload;

@@ -167,23 +167,12 @@ impl<'w> Sink<'w> {
         let started = Instant::now();
         self.writer.add(&scored, &analyzed)?;
         self.index_timer.observe(started.elapsed().as_secs_f64());
-        self.stats.indexed.fetch_add(1, Ordering::Relaxed);
-        metrics().posts_indexed.inc();
-        if scored.is_incident() {
-            self.stats.flagged.fetch_add(1, Ordering::Relaxed);
-            for c in &scored.categories {
-                metrics()
-                    .posts_flagged
-                    .with_label_values(&[c.id.as_str()])
-                    .inc();
-            }
-        }
+        self.stats.indexed(&scored);
         if let Some(d) = self.detector.as_mut() {
             self.detector_dirty = true;
             self.watermarks.observe(origin, scored.post.ts.as_millis());
             if !d.observe(&scored, analyzed.normalized()) {
-                self.stats.late.fetch_add(1, Ordering::Relaxed);
-                metrics().late_posts.inc();
+                self.stats.late();
             }
         }
         advance(&mut self.positions, origin, &mut self.pending_ts);
@@ -203,8 +192,7 @@ impl<'w> Sink<'w> {
 
     fn dead_letter(&mut self, d: &DeadLetter) -> Result<(), PipelineError> {
         self.out.dead_letters.send(d)?;
-        self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-        metrics().dead_letters.with_label_values(&[d.reason]).inc();
+        self.stats.dead_letter(d.reason);
         advance(&mut self.positions, &d.message.origin, &mut Vec::new());
         Ok(())
     }
@@ -266,15 +254,7 @@ impl<'w> Sink<'w> {
             let json = serde_json::to_vec(&alert)
                 .map_err(|e| PipelineError::io("encoding an alert", std::io::Error::other(e)))?;
             self.out.alerts.emit(&alert.alert_id, &json)?;
-            self.stats.alerts.fetch_add(1, Ordering::Relaxed);
-            metrics()
-                .alerts
-                .with_label_values(&[
-                    alert.category.as_str(),
-                    alert.level.as_str(),
-                    alert.state.as_str(),
-                ])
-                .inc();
+            self.stats.alert(&alert);
             log_alert(&alert);
             self.unrecorded.push(alert);
         }
@@ -301,12 +281,12 @@ impl<'w> Sink<'w> {
                 Ok(())
             }
             Err(e @ PipelineError::Kafka(_)) => {
-                metrics().commit_failures.inc();
+                self.stats.commit_failed();
                 tracing::warn!(error = %e, "commit postponed");
                 Ok(())
             }
             Err(other) => {
-                metrics().commit_failures.inc();
+                self.stats.commit_failed();
                 Err(other)
             }
         }
@@ -349,26 +329,17 @@ impl<'w> Sink<'w> {
         }
         self.writer
             .commit_with_payload(Some(self.positions.to_payload()))?;
-        let m = metrics();
-        m.commit_duration.observe(started.elapsed().as_secs_f64());
-        m.commits.inc();
-        m.last_commit.set(Timestamp::now().as_secs());
-        m.index_documents.set(self.index.num_docs() as i64);
-        m.index_segments.set(self.index.num_segments() as i64);
+        self.stats.committed(
+            started.elapsed(),
+            self.index.num_docs(),
+            self.index.num_segments(),
+        );
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
             docs = self.pending_ts.len(),
             "index commit"
         );
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        let now = Timestamp::now().as_millis();
-        if let Ok(mut h) = self.stats.latency.lock() {
-            for ts in self.pending_ts.drain(..) {
-                h.record(now - ts);
-                m.event_to_searchable
-                    .observe((now - ts).max(0) as f64 / 1000.0);
-            }
-        }
+        self.stats.searchable(&self.pending_ts);
         self.pending_ts.clear();
         // The source commits to Kafka only what the index holds.
         let _ = self.out.commits.send(CommitRequest {

@@ -192,8 +192,7 @@ impl SourceLoop {
     }
 
     fn count(&self, n: usize) {
-        self.stats.consumed.fetch_add(n as u64, Ordering::Relaxed);
-        self.consumed.inc_by(n as u64);
+        self.stats.consumed(n as u64, &self.consumed);
     }
 }
 

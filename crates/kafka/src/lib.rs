@@ -16,7 +16,10 @@ pub mod replay;
 mod source;
 
 pub use producer::{KafkaProducer, Outgoing};
-pub use source::{ConsumerSettings, KafkaMessage, KafkaSource, TopicPartition};
+pub use source::{
+    ConsumerSettings, DEFAULT_SESSION_TIMEOUT_MS, KafkaMessage, KafkaSource, Membership,
+    TopicPartition,
+};
 
 /// A Kafka adapter error, with what was being done.
 #[derive(Debug, thiserror::Error)]

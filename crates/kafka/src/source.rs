@@ -1,6 +1,7 @@
 //! The consumer-group source.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +17,15 @@ use crate::KafkaError;
 
 /// `session.timeout.ms` unless `[kafka.options]` sets it.
 pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
+
+/// The longest a start waits for the session of a killed predecessor to
+/// end (brokers allow session timeouts up to 30 minutes; a longer wait is
+/// an operator's call, not a default).
+const MAX_JOIN_DELAY: Duration = Duration::from_secs(300);
+
+/// Added to the predecessor's session timeout: its last heartbeat came
+/// before this process started, so its session has surely ended then.
+const JOIN_MARGIN: Duration = Duration::from_secs(1);
 
 /// How often a source that holds no partitions looks at its topics' ends
 /// and its group's committed offsets.
@@ -37,6 +47,75 @@ pub struct ConsumerSettings {
     pub topics: Vec<String>,
     /// Pass-through librdkafka properties (applied last).
     pub options: BTreeMap<String, String>,
+    /// The membership file (see [`Membership`]): `None` joins at once.
+    pub member_file: Option<PathBuf>,
+}
+
+/// A record, kept in the data directory while the source is a member of
+/// its group, that says a run is (or was) a member: written when the
+/// source starts, removed when it leaves the group cleanly. Found at a
+/// start, it means the previous run was killed without leaving, and its
+/// member may still hold the partitions until its session times out.
+///
+/// Joining while that dead member is still in the group gains nothing on
+/// any broker (the group cannot rebalance before the dead member's session
+/// ends), and on some it is harmful: tansu 0.6 can settle such a rebalance
+/// with no partitions assigned to anyone, for good. So a source that finds
+/// the record waits out the recorded session timeout (plus a second, at
+/// most five minutes) before it subscribes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Membership {
+    /// The group the run was a member of.
+    pub group_id: String,
+    /// Its bootstrap brokers.
+    pub brokers: String,
+    /// Its session timeout, ms.
+    pub session_timeout_ms: u64,
+}
+
+impl Membership {
+    /// How long a run with `settings` should wait before joining, given the
+    /// record `found` at its start: the recorded session timeout plus a
+    /// margin when it is of the same group on the same brokers, else zero.
+    pub fn join_delay(found: Option<&Membership>, settings: &ConsumerSettings) -> Duration {
+        match found {
+            Some(m) if m.group_id == settings.group_id && m.brokers == settings.brokers => {
+                (Duration::from_millis(m.session_timeout_ms) + JOIN_MARGIN).min(MAX_JOIN_DELAY)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The record in `path`, if there is one. One that cannot be read is
+    /// logged and treated as a record with the default session timeout of
+    /// this group: a crash may have left it torn.
+    fn read(path: &Path, settings: &ConsumerSettings) -> Option<Membership> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), %e, "reading the group membership record");
+                Vec::new()
+            }
+        };
+        Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), %e, "the group membership record is not valid: read as one with the default session timeout");
+            Membership {
+                group_id: settings.group_id.clone(),
+                brokers: settings.brokers.clone(),
+                session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
+            }
+        }))
+    }
+
+    /// Writes the record to `path` (through a temporary file and a rename,
+    /// so that it is whole or absent).
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        let body = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)
+    }
 }
 
 /// One consumed message.
@@ -190,6 +269,10 @@ pub struct KafkaSource {
     last_check: Option<(Instant, HashMap<TopicPartition, i64>)>,
     /// Why the source is stalled, as of the last check.
     stalled: Option<String>,
+    /// Not subscribed yet: when to (see [`Membership`]).
+    join_at: Option<Instant>,
+    /// The membership record, removed on a clean leave.
+    member_file: Option<PathBuf>,
 }
 
 impl KafkaSource {
@@ -237,18 +320,36 @@ impl KafkaSource {
                 shared: Arc::clone(&shared),
             })
             .map_err(|e| KafkaError::new("creating the Kafka consumer", e))?;
-        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(|e| {
-            KafkaError::new(format!("subscribing to {}", settings.topics.join(", ")), e)
-        })?;
         let session_timeout = settings
             .options
             .get("session.timeout.ms")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(DEFAULT_SESSION_TIMEOUT_MS);
+        let mut join_at = None;
+        if let Some(path) = &settings.member_file {
+            let found = Membership::read(path, settings);
+            let delay = Membership::join_delay(found.as_ref(), settings);
+            if !delay.is_zero() {
+                tracing::info!(
+                    group = %settings.group_id,
+                    "the previous run was stopped without leaving the group (killed?): joining in {} s, once its member's session has ended",
+                    delay.as_secs_f64().ceil()
+                );
+                join_at = Some(Instant::now() + delay);
+            }
+            let record = Membership {
+                group_id: settings.group_id.clone(),
+                brokers: settings.brokers.clone(),
+                session_timeout_ms: session_timeout,
+            };
+            record.write(path).map_err(|cause| KafkaError::Io {
+                context: format!("writing the group membership record {}", path.display()),
+                cause,
+            })?;
+        }
         yuqing_metrics::metrics().consumer_assigned.set(0);
         yuqing_metrics::metrics().consumer_stalled.set(0);
-        Ok(KafkaSource {
+        let mut source = KafkaSource {
             consumer,
             shared,
             paused: false,
@@ -258,7 +359,43 @@ impl KafkaSource {
             unassigned_since: Some(Instant::now()),
             last_check: None,
             stalled: None,
-        })
+            join_at,
+            member_file: settings.member_file.clone(),
+        };
+        if source.join_at.is_none() {
+            source.subscribe()?;
+        }
+        Ok(source)
+    }
+
+    /// Subscribes to the topics (joins the group).
+    fn subscribe(&mut self) -> Result<(), KafkaError> {
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        self.consumer.subscribe(&topics).map_err(|e| {
+            KafkaError::new(format!("subscribing to {}", self.topics.join(", ")), e)
+        })?;
+        self.join_at = None;
+        Ok(())
+    }
+
+    /// Subscribes once the wait for a predecessor's session is over; `true`
+    /// while still waiting (after sleeping at most `timeout`).
+    fn waiting_to_join(&mut self, timeout: Duration) -> bool {
+        let Some(at) = self.join_at else {
+            return false;
+        };
+        let now = Instant::now();
+        if now < at {
+            std::thread::sleep(timeout.min(at - now));
+            return true;
+        }
+        tracing::info!("joining the group");
+        if let Err(e) = self.subscribe() {
+            tracing::warn!(%e, "joining the group: trying again in 1 s");
+            self.join_at = Some(Instant::now() + Duration::from_secs(1));
+            return true;
+        }
+        false
     }
 
     /// Up to `max` messages: waits up to `timeout` for the first, then takes
@@ -266,6 +403,9 @@ impl KafkaSource {
     /// and do not end the batch.
     pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Vec<KafkaMessage> {
         let mut out = Vec::new();
+        if self.waiting_to_join(timeout) {
+            return out;
+        }
         let mut wait = timeout;
         while out.len() < max {
             match self.consumer.poll(wait) {
@@ -487,8 +627,14 @@ impl KafkaSource {
             .unwrap_or_default()
     }
 
-    /// Leaves the group cleanly.
+    /// Leaves the group cleanly, and removes the membership record.
     pub fn close(self) {
         self.consumer.unsubscribe();
+        if let Some(path) = &self.member_file
+            && let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), %e, "removing the group membership record");
+        }
     }
 }

@@ -11,7 +11,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use yuqing_kafka::{
-    ConsumerSettings, KafkaError, KafkaMessage, KafkaProducer, KafkaSource, Outgoing,
+    ConsumerSettings, DEFAULT_SESSION_TIMEOUT_MS, KafkaError, KafkaMessage, KafkaProducer,
+    KafkaSource, Membership, Outgoing,
 };
 
 /// How long a test waits for the cluster before it gives up: a guard
@@ -52,6 +53,7 @@ fn source(brokers: &str, topics: &[&str], start: HashMap<(String, i32), i64>) ->
         client_id: "yuqing-test".to_string(),
         topics: topics.iter().map(|t| t.to_string()).collect(),
         options: BTreeMap::new(),
+        member_file: None,
     };
     KafkaSource::new(&settings, start).expect("a consumer")
 }
@@ -194,4 +196,94 @@ fn the_source_notices_the_brokers_going_away_and_coming_back() {
     let got = consume(&mut s, 1);
     assert_eq!(got.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![1]);
     s.close();
+}
+
+/// A run killed without leaving its group leaves its membership record
+/// behind; the next run waits out the recorded session before it joins,
+/// writes its own record, and removes it when it leaves cleanly.
+#[test]
+fn a_start_after_a_kill_joins_once_the_dead_members_session_has_ended() {
+    let cluster = cluster(&[("posts", 1)]);
+    let brokers = cluster.bootstrap_servers();
+    let p = producer(&brokers, &[]);
+    for n in 0..5 {
+        p.send(&message("posts", n)).expect("queued");
+    }
+    p.flush(PATIENCE).expect("delivered");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let record = dir.path().join("kafka-member.json");
+    let settings = ConsumerSettings {
+        brokers: brokers.clone(),
+        group_id: "yuqing-test".to_string(),
+        client_id: "yuqing-test".to_string(),
+        topics: vec!["posts".to_string()],
+        options: BTreeMap::new(),
+        member_file: Some(record.clone()),
+    };
+    // What a killed predecessor with a 3 s session left behind.
+    let dead = Membership {
+        group_id: "yuqing-test".into(),
+        brokers: brokers.clone(),
+        session_timeout_ms: 3_000,
+    };
+    std::fs::write(&record, serde_json::to_vec(&dead).expect("json")).expect("written");
+    assert_eq!(
+        Membership::join_delay(Some(&dead), &settings),
+        Duration::from_secs(4)
+    );
+
+    let mut s = KafkaSource::new(&settings, HashMap::new()).expect("a consumer");
+    let mine: Membership =
+        serde_json::from_slice(&std::fs::read(&record).expect("a record")).expect("valid");
+    assert_eq!(mine.session_timeout_ms, DEFAULT_SESSION_TIMEOUT_MS);
+    // For the first 3 s (of the 4 it waits) it has not joined: nothing read.
+    let started = Instant::now();
+    let mut early = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        early.extend(s.poll_batch(5, Duration::from_millis(200)));
+    }
+    assert!(early.is_empty(), "read {} before joining", early.len());
+    assert!(s.assigned().is_empty());
+    assert_eq!(consume(&mut s, 5).len(), 5, "then it joins and reads");
+    s.close();
+    assert!(!record.exists(), "a clean leave removes the record");
+}
+
+#[test]
+fn the_wait_is_only_for_a_member_of_the_same_group_on_the_same_brokers() {
+    let settings = ConsumerSettings {
+        brokers: "127.0.0.1:9092".into(),
+        group_id: "yuqing".into(),
+        client_id: "yuqing".into(),
+        topics: vec!["posts".into()],
+        options: BTreeMap::new(),
+        member_file: None,
+    };
+    let record = |group: &str, brokers: &str, ms: u64| Membership {
+        group_id: group.into(),
+        brokers: brokers.into(),
+        session_timeout_ms: ms,
+    };
+    assert_eq!(Membership::join_delay(None, &settings), Duration::ZERO);
+    assert_eq!(
+        Membership::join_delay(Some(&record("other", "127.0.0.1:9092", 6_000)), &settings),
+        Duration::ZERO
+    );
+    assert_eq!(
+        Membership::join_delay(Some(&record("yuqing", "10.0.0.1:9092", 6_000)), &settings),
+        Duration::ZERO
+    );
+    assert_eq!(
+        Membership::join_delay(Some(&record("yuqing", "127.0.0.1:9092", 6_000)), &settings),
+        Duration::from_secs(7)
+    );
+    assert_eq!(
+        Membership::join_delay(
+            Some(&record("yuqing", "127.0.0.1:9092", 3_600_000)),
+            &settings
+        ),
+        Duration::from_secs(300),
+        "at most five minutes"
+    );
 }

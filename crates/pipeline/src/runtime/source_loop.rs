@@ -26,6 +26,10 @@ const PAUSE_AFTER: Duration = Duration::from_secs(1);
 /// librdkafka opened again is not worth a warning.
 const UNREACHABLE_AFTER: Duration = Duration::from_secs(5);
 
+/// The Kafka source's group membership record in the data directory
+/// (see [`yuqing_kafka::Membership`]).
+pub const MEMBER_FILE: &str = "kafka-member.json";
+
 /// Opens the configured source at `positions` (a file source records its
 /// starting position there).
 pub(super) fn open_source(
@@ -52,6 +56,7 @@ pub(super) fn open_source(
                 client_id: k.client_id.clone(),
                 topics: kafka.topics.clone(),
                 options: k.options.clone(),
+                member_file: Some(cfg.data_dir.join(MEMBER_FILE)),
             };
             Ok(Box::new(KafkaTopics::open(&settings, positions)?))
         }

@@ -130,6 +130,11 @@ fn demo_run(dir: &Path, env: &[(&str, &str)]) -> Run {
 async fn search_chart_and_alerts_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let run = demo_run(dir.path(), &[]);
+    // The whole stream indexed before the page loads, so that its first
+    // search counts every post however busy the machine is.
+    support::wait_for(Duration::from_secs(120), "the demo stream indexed", || {
+        run.total() == 1560
+    });
     let driver = Driver::start();
     let c = browser(&driver).await;
     c.goto(&format!("{}/", run.api)).await.unwrap();

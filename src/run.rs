@@ -127,6 +127,9 @@ fn start_http(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let health = pipeline.health();
+    let acks_path = config.data_dir.join(yuqing_alertlog::ACKS_FILE);
+    let acks = yuqing_alertlog::AckLog::open(&acks_path)
+        .with_context(|| format!("reading the acknowledgements in {}", acks_path.display()))?;
     pipeline
         .index()
         .set_query_fields(yuqing_server::params::query_fields(pipeline.lexicon()));
@@ -135,6 +138,7 @@ fn start_http(
         lexicon: pipeline.lexicon(),
         ready: Some(Arc::new(move || health.check())),
         alerts: pipeline.alerts(),
+        acks: Arc::new(std::sync::Mutex::new(acks)),
         auth: Arc::new(auth),
         reload: Some(Arc::new({
             let reloader = reloader.clone();

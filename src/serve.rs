@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use yuqing_alertlog::AlertStore;
+use yuqing_alertlog::{AckLog, AlertStore};
 use yuqing_index::PostIndex;
 use yuqing_lexicon::SharedLexicon;
 use yuqing_pipeline::Reloader;
@@ -122,6 +122,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let alerts_path = args.data_dir.join(yuqing_pipeline::ALERTS_FILE);
     let alerts = AlertStore::follow(&alerts_path, 100_000)
         .with_context(|| format!("reading the alerts in {}", alerts_path.display()))?;
+    let acks_path = args.data_dir.join(yuqing_alertlog::ACKS_FILE);
+    let acks = AckLog::open(&acks_path)
+        .with_context(|| format!("reading the acknowledgements in {}", acks_path.display()))?;
     let limits = yuqing_server::Limits::new(
         args.header_read_timeout_secs,
         args.idle_timeout_secs,
@@ -145,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         lexicon,
         ready: None,
         alerts: Arc::new(Mutex::new(alerts)),
+        acks: Arc::new(Mutex::new(acks)),
         auth: Arc::new(auth),
         reload: Some(Arc::new({
             let reloader = reloader.clone();

@@ -1092,6 +1092,268 @@ fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
     assert!(!bare.join("alerts.jsonl").exists());
 }
 
+/// A POST with a JSON body (and an optional bearer token): status and
+/// body.
+fn post_json(url: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.post(url).header("Content-Type", "application/json");
+    if let Some(t) = token {
+        r = r.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut res = r.send(body).expect("HTTP request");
+    let status = res.status().as_u16();
+    let body: Value = res.body_mut().read_json().expect("a JSON body");
+    (status, body)
+}
+
+fn alert_ids(s: &Server, params: &[(&str, &str)]) -> Vec<String> {
+    let (status, body) = s.get("/api/v1/alerts", params);
+    assert_eq!(status, 200, "{body}");
+    body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_acknowledgement_is_recorded_shown_filtered_and_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    let out = yuqing()
+        .args([
+            "gen",
+            "--seed",
+            "11",
+            "--burst",
+            "explosion@合肥@60",
+            "--burst",
+            "fire@杭州@240",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let data = dir.path().join("data");
+    let out = yuqing()
+        .args([
+            "index",
+            "--data-dir",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = Server::start(&data);
+    let (_, body) = s.get("/api/v1/alerts", &[]);
+    let alerts = body["alerts"].as_array().unwrap().clone();
+    assert!(alerts.len() >= 2, "{body}");
+    for a in &alerts {
+        assert!(a["ack"].is_null(), "not acknowledged yet: {a}");
+    }
+    let by_category = |c: &str| {
+        alerts
+            .iter()
+            .find(|a| a["category"] == c)
+            .unwrap_or_else(|| panic!("an alert of {c}: {body}"))["alert_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let explosion = by_category("explosion");
+    let fire = by_category("fire");
+    let ack_url = |id: &str| format!("{}/api/v1/alerts/{id}/ack", s.base);
+
+    // Two acknowledgements of one alert: the latest is shown, both are
+    // in its history.
+    let (status, first) = post_json(
+        &ack_url(&explosion),
+        r#"{"by": "值班员 王芳", "verdict": "monitoring"}"#,
+        None,
+    );
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["ack"]["verdict"], "monitoring");
+    assert_eq!(first["ack"]["note"], Value::Null);
+    let (status, second) = post_json(
+        &ack_url(&explosion),
+        r#"{"by": "李雷", "verdict": "confirmed", "note": "现场已核实，消防到场"}"#,
+        None,
+    );
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["acks"].as_array().unwrap().len(), 2, "{second}");
+    let at = second["ack"]["at"].as_str().unwrap().to_string();
+    assert!(
+        yuqing_model::Timestamp::parse_rfc3339(&at).is_ok(),
+        "the server's time, RFC 3339: {at}"
+    );
+    let (status, _) = post_json(
+        &ack_url(&fire),
+        r#"{"by": "王芳", "verdict": "false_alarm", "note": null}"#,
+        None,
+    );
+    assert_eq!(status, 201);
+
+    let check = |s: &Server| {
+        let (status, body) = s.get(&format!("/api/v1/alerts/{explosion}"), &[]);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["alert"]["ack"]["by"], "李雷", "{body}");
+        assert_eq!(body["alert"]["ack"]["verdict"], "confirmed");
+        assert_eq!(body["alert"]["ack"]["note"], "现场已核实，消防到场");
+        assert_eq!(body["alert"]["ack"]["at"], at.as_str());
+        let history = body["acks"].as_array().unwrap();
+        assert_eq!(history.len(), 2, "{body}");
+        assert_eq!(history[0]["by"], "值班员 王芳");
+        assert_eq!(history[0]["verdict"], "monitoring");
+        assert!(body["posts"]["total"].as_u64().unwrap() > 0);
+
+        let (_, list) = s.get("/api/v1/alerts", &[]);
+        let listed = list["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["alert_id"] == explosion.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(listed["ack"]["verdict"], "confirmed", "{listed}");
+        assert_eq!(
+            listed["state"], "resolved",
+            "the message itself is there too"
+        );
+
+        let mut acked = alert_ids(s, &[("acked", "true")]);
+        acked.sort();
+        let mut expected = vec![explosion.clone(), fire.clone()];
+        expected.sort();
+        assert_eq!(acked, expected);
+        let not_acked = alert_ids(s, &[("acked", "false")]);
+        assert_eq!(not_acked.len(), alerts.len() - 2);
+        assert!(!not_acked.contains(&explosion) && !not_acked.contains(&fire));
+        assert_eq!(alert_ids(s, &[("verdict", "false_alarm")]), [fire.as_str()]);
+        assert_eq!(
+            alert_ids(s, &[("verdict", "confirmed"), ("category", "explosion")]),
+            [explosion.as_str()]
+        );
+        assert!(alert_ids(s, &[("verdict", "duplicate")]).is_empty());
+    };
+    check(&s);
+
+    // The metrics: a verdict per category, and the time to the first
+    // acknowledgement once per alert.
+    let (_, metrics, _) = s.get_text("/metrics", &[]);
+    for line in [
+        "yuqing_alert_verdicts_total{category=\"explosion\",verdict=\"confirmed\"} 1",
+        "yuqing_alert_verdicts_total{category=\"explosion\",verdict=\"monitoring\"} 1",
+        "yuqing_alert_verdicts_total{category=\"fire\",verdict=\"false_alarm\"} 1",
+        "yuqing_alert_ack_seconds_count 2",
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
+
+    // Bad input: 400 naming the field or parameter, 404 for an unknown
+    // alert; nothing recorded.
+    for (body, field) in [
+        (r#"{"by": "", "verdict": "confirmed"}"#, "`by`"),
+        (r#"{"verdict": "confirmed"}"#, "`by`"),
+        (r#"{"by": "王芳", "verdict": "wrong"}"#, "`verdict`"),
+        (r#"{"by": "王芳"}"#, "`verdict`"),
+        (r#"{"by": 7, "verdict": "confirmed"}"#, "`by`"),
+        (r#"{"by": "王芳", "verdict": "confirmed", "x": 1}"#, "`x`"),
+        (
+            r#"{"by": "王芳", "verdict": "confirmed", "note": 3}"#,
+            "`note`",
+        ),
+        ("[1]", "JSON object"),
+        ("{\"by\": ", "JSON object"),
+    ] {
+        let (status, answer) = post_json(&ack_url(&fire), body, None);
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "bad_request");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+    let long_note = format!(
+        r#"{{"by": "王芳", "verdict": "confirmed", "note": "{}"}}"#,
+        "长".repeat(2_001)
+    );
+    let (status, answer) = post_json(&ack_url(&fire), &long_note, None);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`note`"),
+        "{answer}"
+    );
+    let (status, answer) = post_json(
+        &ack_url("no-such-alert"),
+        r#"{"by": "王芳", "verdict": "confirmed"}"#,
+        None,
+    );
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["code"], "not_found");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-alert")
+    );
+    for (param, value) in [("acked", "yes"), ("verdict", "wrong")] {
+        let (status, answer) = s.get("/api/v1/alerts", &[(param, value)]);
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{param}`")),
+            "{answer}"
+        );
+    }
+    let (_, body) = s.get(&format!("/api/v1/alerts/{fire}"), &[]);
+    assert_eq!(body["acks"].as_array().unwrap().len(), 1, "{body}");
+    drop(s);
+
+    // Restarted on the same data directory, and after the alert log is
+    // loaded again (`yuqing index` rewrites its messages): the same
+    // acknowledgements.
+    let out = yuqing()
+        .args([
+            "index",
+            "--data-dir",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = Server::start(&data);
+    check(&s);
+    drop(s);
+
+    // With tokens, an analyst token may acknowledge; none may not.
+    let (analyst, entry) = new_token("duty", "analyst");
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(&tokens, entry).unwrap();
+    let s = Server::start_with(&data, &["--tokens", tokens.to_str().unwrap()]);
+    let url = format!("{}/api/v1/alerts/{fire}/ack", s.base);
+    let body = r#"{"by": "王芳", "verdict": "duplicate"}"#;
+    let (status, _) = post_json(&url, body, None);
+    assert_eq!(status, 401);
+    let (status, answer) = post_json(&url, body, Some(&analyst));
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["acks"].as_array().unwrap().len(), 2);
+}
+
 /// `host:port` of a server's base URL.
 fn host_port(s: &Server) -> String {
     s.base.trim_start_matches("http://").to_string()

@@ -5,6 +5,14 @@
 //! `yuqing index` record every message here, in `DATA_DIR/alerts.jsonl`
 //! (append-only JSON lines, compacted as it grows); the server reads the
 //! same file, following it when another process writes it.
+//!
+//! Analysts' acknowledgements of alerts are kept apart, in
+//! `DATA_DIR/acks.jsonl` ([`AckLog`], never compacted), and join an alert
+//! by its `alert_id`.
+
+mod ack;
+
+pub use ack::{ACKS_FILE, Ack, AckError, AckFilter, AckLog, MAX_BY_CHARS, MAX_NOTE_CHARS, Verdict};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +31,9 @@ pub struct AlertStore {
     /// Size of the log when last read.
     seen: u64,
     alerts: HashMap<String, Alert>,
+    /// The `open` message of alerts whose latest message is a later one
+    /// (kept through compaction: when an alert opened).
+    opens: HashMap<String, Alert>,
     order: Vec<String>,
     appended: usize,
     max: usize,
@@ -47,6 +58,9 @@ pub struct AlertQuery {
     pub since: Option<Timestamp>,
     /// Only this category.
     pub category: Option<String>,
+    /// Only alerts whose latest acknowledgement passes this (with the
+    /// [`AckLog`] given to [`AlertStore::list`]).
+    pub acks: AckFilter,
     /// At most this many.
     pub limit: usize,
 }
@@ -59,6 +73,7 @@ impl AlertStore {
             follow: false,
             seen: 0,
             alerts: HashMap::new(),
+            opens: HashMap::new(),
             order: Vec::new(),
             appended: 0,
             max: max.max(1),
@@ -87,6 +102,7 @@ impl AlertStore {
             return Ok(());
         };
         self.alerts.clear();
+        self.opens.clear();
         self.order.clear();
         match std::fs::File::open(&path) {
             Ok(f) => {
@@ -136,11 +152,18 @@ impl AlertStore {
         if !self.alerts.contains_key(&a.alert_id) {
             self.order.push(a.alert_id.clone());
         }
-        self.alerts.insert(a.alert_id.clone(), a);
+        let id = a.alert_id.clone();
+        if let Some(previous) = self.alerts.insert(id.clone(), a)
+            && previous.state == AlertState::Open
+            && !self.opens.contains_key(&id)
+        {
+            self.opens.insert(id, previous);
+        }
         if self.order.len() > self.max {
             let drop = self.order.len() - self.max;
             for id in self.order.drain(..drop) {
                 self.alerts.remove(&id);
+                self.opens.remove(&id);
             }
         }
     }
@@ -171,7 +194,8 @@ impl AlertStore {
         Ok(())
     }
 
-    /// Rewrites the log with the latest message of each kept alert.
+    /// Rewrites the log with the latest message of each kept alert (after
+    /// its `open` message, when the latest is a later one).
     pub fn compact(&mut self) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -183,6 +207,10 @@ impl AlertStore {
         {
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             for id in &self.order {
+                if let Some(open) = self.opens.get(id) {
+                    serde_json::to_writer(&mut f, open).map_err(std::io::Error::other)?;
+                    f.write_all(b"\n")?;
+                }
                 if let Some(a) = self.alerts.get(id) {
                     serde_json::to_writer(&mut f, a).map_err(std::io::Error::other)?;
                     f.write_all(b"\n")?;
@@ -201,9 +229,19 @@ impl AlertStore {
         self.alerts.get(id)
     }
 
-    /// Alerts matching `q`: open ones first, then the latest window end
-    /// first.
-    pub fn list(&self, q: &AlertQuery) -> Vec<Alert> {
+    /// When an alert opened: the `emitted_at` of its `open` message, if
+    /// the log holds it.
+    pub fn opened_at(&self, id: &str) -> Option<&str> {
+        self.opens
+            .get(id)
+            .or_else(|| self.alerts.get(id))
+            .filter(|a| a.state == AlertState::Open)
+            .map(|a| a.emitted_at.as_str())
+    }
+
+    /// Alerts matching `q` (their acknowledgements in `acks`): open ones
+    /// first, then the latest window end first.
+    pub fn list(&self, q: &AlertQuery, acks: &AckLog) -> Vec<Alert> {
         let mut out: Vec<&Alert> = self
             .alerts
             .values()
@@ -213,6 +251,7 @@ impl AlertStore {
                 Some(_) => a.state != AlertState::Resolved,
             })
             .filter(|a| q.category.as_deref().is_none_or(|c| a.category == c))
+            .filter(|a| q.acks.matches(acks.latest(&a.alert_id)))
             .filter(|a| {
                 q.since.is_none_or(|since| {
                     Timestamp::parse_rfc3339(&a.window_end).is_ok_and(|t| t >= since)
@@ -277,6 +316,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
         let mut store = AlertStore::open(&path, 3).unwrap();
+        let none = AckLog::in_memory();
         store
             .record(&alert(
                 "a",
@@ -304,27 +344,36 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert_eq!(store.get("a").unwrap().state, AlertState::Resolved);
 
-        let open = store.list(&AlertQuery {
-            state: Some(AlertState::Open),
-            limit: 10,
-            ..Default::default()
-        });
+        let open = store.list(
+            &AlertQuery {
+                state: Some(AlertState::Open),
+                limit: 10,
+                ..Default::default()
+            },
+            &none,
+        );
         assert_eq!(
             open.iter().map(|a| a.alert_id.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        let fire = store.list(&AlertQuery {
-            category: Some("fire".into()),
-            limit: 10,
-            ..Default::default()
-        });
+        let fire = store.list(
+            &AlertQuery {
+                category: Some("fire".into()),
+                limit: 10,
+                ..Default::default()
+            },
+            &none,
+        );
         assert_eq!(fire.len(), 1);
         let since = Timestamp::parse_rfc3339("2026-03-02T11:00:00Z").unwrap();
-        let recent = store.list(&AlertQuery {
-            since: Some(since),
-            limit: 10,
-            ..Default::default()
-        });
+        let recent = store.list(
+            &AlertQuery {
+                since: Some(since),
+                limit: 10,
+                ..Default::default()
+            },
+            &none,
+        );
         assert_eq!(
             recent
                 .iter()
@@ -333,10 +382,13 @@ mod tests {
             ["b"]
         );
         // Open first, then the latest window end.
-        let all = store.list(&AlertQuery {
-            limit: 10,
-            ..Default::default()
-        });
+        let all = store.list(
+            &AlertQuery {
+                limit: 10,
+                ..Default::default()
+            },
+            &none,
+        );
         assert_eq!(
             all.iter().map(|a| a.alert_id.as_str()).collect::<Vec<_>>(),
             ["b", "a"]
@@ -379,5 +431,99 @@ mod tests {
         // A torn or foreign line is skipped, not fatal.
         std::fs::write(&path, "{\"alert_id\": 1}\nnot json\n").unwrap();
         assert!(AlertStore::open(&path, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_join_their_alert_and_the_open_time_survives_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let mut store = AlertStore::open(&path, 2).unwrap();
+        let mut opened = alert("a", AlertState::Open, "fire", "2026-03-02T10:02:00Z");
+        opened.emitted_at = "2026-03-02T10:02:30Z".into();
+        store.record(&opened).unwrap();
+        assert_eq!(store.opened_at("a"), Some("2026-03-02T10:02:30Z"));
+        let mut later = alert("a", AlertState::Update, "fire", "2026-03-02T10:20:00Z");
+        later.emitted_at = "2026-03-02T10:20:30Z".into();
+        store.record(&later).unwrap();
+        store
+            .record(&alert(
+                "b",
+                AlertState::Open,
+                "flood",
+                "2026-03-02T10:30:00Z",
+            ))
+            .unwrap();
+        // Enough messages of `a` and `b` to compact the log several times.
+        for _ in 0..10 {
+            store.record(&later).unwrap();
+        }
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines < 13, "compacted: {lines}");
+        let reopened = AlertStore::open(&path, 2).unwrap();
+        assert_eq!(reopened.get("a").unwrap().state, AlertState::Update);
+        assert_eq!(reopened.opened_at("a"), Some("2026-03-02T10:02:30Z"));
+        assert_eq!(reopened.opened_at("b"), Some("2026-03-02T10:03:00Z"));
+
+        // Acknowledgements live in a file of their own, untouched by the
+        // compaction, and filter the list.
+        let mut acks = AckLog::open(&dir.path().join(ACKS_FILE)).unwrap();
+        acks.append(
+            &Ack::new(
+                "a",
+                "王芳",
+                "false_alarm",
+                None,
+                "2026-03-02T10:25:00Z".into(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        for _ in 0..10 {
+            store.record(&later).unwrap();
+        }
+        let acks = AckLog::open(&dir.path().join(ACKS_FILE)).unwrap();
+        let ids = |filter: AckFilter| {
+            reopened
+                .list(
+                    &AlertQuery {
+                        acks: filter,
+                        limit: 10,
+                        ..Default::default()
+                    },
+                    &acks,
+                )
+                .into_iter()
+                .map(|a| a.alert_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(AckFilter::default()), ["b", "a"]);
+        assert_eq!(
+            ids(AckFilter {
+                acked: Some(true),
+                verdict: None
+            }),
+            ["a"]
+        );
+        assert_eq!(
+            ids(AckFilter {
+                acked: Some(false),
+                verdict: None
+            }),
+            ["b"]
+        );
+        assert_eq!(
+            ids(AckFilter {
+                acked: None,
+                verdict: Some(Verdict::FalseAlarm)
+            }),
+            ["a"]
+        );
+        assert!(
+            ids(AckFilter {
+                acked: None,
+                verdict: Some(Verdict::Confirmed)
+            })
+            .is_empty()
+        );
     }
 }

@@ -50,6 +50,15 @@ pub const STAGES: [&str; 4] = ["decode", "segment", "score", "index"];
 /// The states of `yuqing_alerts_total{state}`.
 pub const ALERT_STATES: [&str; 3] = ["open", "update", "resolved"];
 
+/// The verdicts of `yuqing_alert_verdicts_total{category, verdict}`.
+pub const VERDICTS: [&str; 4] = ["confirmed", "false_alarm", "duplicate", "monitoring"];
+
+/// Buckets for the time from an alert's open to its first
+/// acknowledgement, seconds (1 minute to 3 days).
+const ACK_BUCKETS: &[f64] = &[
+    60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0,
+];
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -122,6 +131,12 @@ pub struct Metrics {
     /// `yuqing_webhook_pending`: messages in the webhook outbox not yet
     /// delivered.
     pub webhook_pending: IntGauge,
+    /// `yuqing_alert_ack_seconds`: from an alert's open to its first
+    /// acknowledgement.
+    pub alert_ack_seconds: Histogram,
+    /// `yuqing_alert_verdicts_total{category, verdict}`: acknowledgements
+    /// recorded.
+    pub alert_verdicts: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
@@ -194,11 +209,28 @@ fn webhook_metrics() -> (IntCounterVec, IntGauge) {
     )
 }
 
+/// The acknowledgements' metrics: alert_ack_seconds, alert_verdicts.
+fn ack_metrics() -> (Histogram, IntCounterVec) {
+    (
+        histogram(
+            "yuqing_alert_ack_seconds",
+            "Seconds from an alert's open (the emitted_at of its open message) to its first acknowledgement (the server's clock).",
+            ACK_BUCKETS,
+        ),
+        counter_vec(
+            "yuqing_alert_verdicts_total",
+            "Acknowledgements recorded, by the alert's category and the verdict (confirmed, false_alarm, duplicate, monitoring).",
+            &["category", "verdict"],
+        ),
+    )
+}
+
 impl Metrics {
     fn new() -> Metrics {
         let (consumer_lag, consumer_assigned, consumer_last_message_age, consumer_stalled) =
             consumer_metrics();
         let (webhook_deliveries, webhook_pending) = webhook_metrics();
+        let (alert_ack_seconds, alert_verdicts) = ack_metrics();
         let m = Metrics {
             registry: Registry::new(),
             names: Vec::new(),
@@ -309,6 +341,8 @@ impl Metrics {
             ),
             webhook_deliveries,
             webhook_pending,
+            alert_ack_seconds,
+            alert_verdicts,
         };
         m.register()
     }
@@ -344,6 +378,8 @@ impl Metrics {
             Box::new(self.export_rows.clone()),
             Box::new(self.webhook_deliveries.clone()),
             Box::new(self.webhook_pending.clone()),
+            Box::new(self.alert_ack_seconds.clone()),
+            Box::new(self.alert_verdicts.clone()),
         ];
         for c in collectors {
             for d in c.desc() {
@@ -366,7 +402,8 @@ impl Metrics {
     /// `rate()` has a start): messages consumed from `source`, dead letters
     /// by every reason, the stage durations, posts flagged in each of
     /// `categories`, and, with `alerts`, alert messages for every category,
-    /// level and state. Series already there keep their values.
+    /// level and state and verdicts for every category. Series already
+    /// there keep their values.
     pub fn init_pipeline(&self, source: &str, categories: &[&str], levels: &[&str], alerts: bool) {
         self.posts_consumed.with_label_values(&[source]);
         for reason in DEAD_LETTER_REASONS {
@@ -384,6 +421,9 @@ impl Metrics {
                 for state in ALERT_STATES {
                     self.alerts.with_label_values(&[category, level, state]);
                 }
+            }
+            for verdict in VERDICTS {
+                self.alert_verdicts.with_label_values(&[category, verdict]);
             }
         }
     }
@@ -438,7 +478,7 @@ mod tests {
             "yuqing_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
-        assert_eq!(m.names().len(), 29);
+        assert_eq!(m.names().len(), 31);
         for n in m.names() {
             assert!(n.starts_with("yuqing_"), "{n}");
         }
@@ -454,6 +494,7 @@ mod tests {
             "yuqing_posts_flagged_total{category=\"fire\"} 0",
             "yuqing_stage_duration_seconds_count{stage=\"decode\"} 0",
             "yuqing_alerts_total{category=\"fire\",level=\"red\",state=\"resolved\"} 0",
+            "yuqing_alert_verdicts_total{category=\"fire\",verdict=\"false_alarm\"} 0",
         ] {
             assert!(text.contains(line), "{line}: {text}");
         }

@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
-    /// Read: search, histogram, facets, posts, alerts.
+    /// Read (search, histogram, facets, posts, alerts) and acknowledge
+    /// alerts.
     Analyst,
     /// Everything an analyst may, and `/api/v1/admin/*` (dictionary reload).
     Admin,

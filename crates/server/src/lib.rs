@@ -9,8 +9,9 @@
 //! | `GET /api/v1/facets` | `{"total": N, "categories": [...], "regions": [...]}` |
 //! | `GET /api/v1/posts/{id}` | the stored post |
 //! | `GET /api/v1/export` | every matching post, streamed as CSV or JSON lines |
-//! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages) |
-//! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "posts": {"total", "hits"}}` |
+//! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages, each with its latest `ack`) |
+//! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "acks": [...], "posts": {"total", "hits"}}` |
+//! | `POST /api/v1/alerts/{id}/ack` | 201 `{"alert_id", "ack", "acks"}`: an acknowledgement recorded |
 //! | `POST /api/v1/admin/reload` | `{"reloaded": {...}}`: dictionaries recompiled and swapped in (admin) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
@@ -31,6 +32,7 @@
 //! timeout, an idle timeout and a cap ([`conn`]). The server knows nothing
 //! of where posts come from.
 
+mod acks;
 pub mod auth;
 pub mod conn;
 pub mod export;
@@ -49,7 +51,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{self, get};
 use axum::{Json, Router};
 use serde_json::json;
-use yuqing_alertlog::AlertStore;
+use yuqing_alertlog::{AckLog, AlertStore};
 use yuqing_index::{Filters, IndexError, PostIndex, SearchRequest, Sort};
 use yuqing_lexicon::SharedLexicon;
 use yuqing_metrics::metrics;
@@ -79,6 +81,8 @@ pub struct AppState {
     /// The alerts: the latest message of each (a following store reloads
     /// the log another process writes).
     pub alerts: Arc<Mutex<AlertStore>>,
+    /// The analysts' acknowledgements of alerts (`DATA_DIR/acks.jsonl`).
+    pub acks: Arc<Mutex<AckLog>>,
     /// Tokens for `/api/v1/*`; none: open.
     pub auth: Arc<Auth>,
     /// Dictionary reload (`POST /api/v1/admin/reload`); `None`: not offered.
@@ -92,13 +96,14 @@ pub struct AppState {
 #[derive(serde::Serialize)]
 struct AlertList {
     total: usize,
-    alerts: Vec<yuqing_spike::Alert>,
+    alerts: Vec<acks::AlertView>,
 }
 
 /// `GET /api/v1/alerts/{id}`.
 #[derive(serde::Serialize)]
 struct AlertDetail {
-    alert: yuqing_spike::Alert,
+    alert: acks::AlertView,
+    acks: Vec<acks::AckView>,
     posts: yuqing_index::SearchResponse,
 }
 
@@ -351,7 +356,16 @@ async fn alerts(
     if let Err(e) = store.refresh() {
         tracing::warn!(error = %e, "could not reload the alert log");
     }
-    let alerts = store.list(&q);
+    let mut log = s
+        .acks
+        .lock()
+        .map_err(|_| internal("the acknowledgement log is poisoned"))?;
+    acks::refreshed(&mut log);
+    let alerts: Vec<_> = store
+        .list(&q, &log)
+        .into_iter()
+        .map(|a| acks::AlertView::new(a, &log))
+        .collect();
     Ok(Json(AlertList {
         total: alerts.len(),
         alerts,
@@ -398,7 +412,20 @@ async fn alert(
     };
     let index = Arc::clone(&s.index);
     let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
-    Ok(Json(AlertDetail { alert, posts }))
+    let (alert, history) = {
+        let mut log = s
+            .acks
+            .lock()
+            .map_err(|_| internal("the acknowledgement log is poisoned"))?;
+        acks::refreshed(&mut log);
+        let history = acks::history(&log, &alert.alert_id);
+        (acks::AlertView::new(alert, &log), history)
+    };
+    Ok(Json(AlertDetail {
+        alert,
+        acks: history,
+        posts,
+    }))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -687,6 +714,7 @@ fn api_routes() -> Router<AppState> {
         .route("/api/v1/export", get(export_posts))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}", get(alert))
+        .route("/api/v1/alerts/{id}/ack", routing::post(acks::ack_alert))
         .route("/api/v1/admin/reload", routing::post(admin_reload))
 }
 

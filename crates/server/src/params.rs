@@ -9,7 +9,7 @@ use yuqing_index::{
 };
 
 use crate::export::Format;
-use yuqing_alertlog::AlertQuery;
+use yuqing_alertlog::{AckFilter, AlertQuery, Verdict};
 use yuqing_lexicon::Lexicon;
 use yuqing_model::{Level, Timestamp};
 use yuqing_spike::AlertState;
@@ -312,9 +312,13 @@ pub fn facets(raw: Option<&str>, lexicon: &Lexicon) -> Result<FacetsRequest, Par
 /// Most alerts one list returns.
 pub const MAX_ALERTS: usize = 1_000;
 
-/// `GET /api/v1/alerts` parameters: `state`, `since`, `category`, `limit`.
+/// `GET /api/v1/alerts` parameters: `state`, `since`, `category`,
+/// `acked`, `verdict`, `limit`.
 pub fn alerts(raw: Option<&str>, lexicon: &Lexicon) -> Result<AlertQuery, ParamError> {
-    let pairs = pairs(raw, &["state", "since", "category", "limit"])?;
+    let pairs = pairs(
+        raw,
+        &["state", "since", "category", "acked", "verdict", "limit"],
+    )?;
     let state = get(&pairs, "state")
         .map(|v| v.parse::<AlertState>().map_err(|e| err("state", e)))
         .transpose()?;
@@ -327,6 +331,22 @@ pub fn alerts(raw: Option<&str>, lexicon: &Lexicon) -> Result<AlertQuery, ParamE
         state,
         since: timestamp(&pairs, "since")?,
         category,
+        acks: ack_filter(&pairs)?,
         limit,
     })
+}
+
+/// `acked=true|false` and `verdict=…` of `GET /api/v1/alerts`.
+fn ack_filter(pairs: &[(String, String)]) -> Result<AckFilter, ParamError> {
+    let acked = get(pairs, "acked")
+        .map(|v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(err("acked", format!("`{v}`: expected true or false"))),
+        })
+        .transpose()?;
+    let verdict = get(pairs, "verdict")
+        .map(|v| v.parse::<Verdict>().map_err(|e| err("verdict", e)))
+        .transpose()?;
+    Ok(AckFilter { acked, verdict })
 }

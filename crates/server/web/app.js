@@ -28,6 +28,9 @@ const I18N = {
     openedBy: "触发", byBurst: (m) => `${m} 分钟内报道激增`, bySeverity: "严重报道", unconfirmed: "待确认",
     chartLabel: (n) => `数量趋势，共 ${n} 个时间段`, loading: "加载中…",
     langButton: "EN", langLabel: "Switch to English",
+    ackTitle: "处置", ackBy: "处置人", ackVerdict: "结论", ackNote: "备注", ackSubmit: "确认处置",
+    verdict_confirmed: "属实", verdict_false_alarm: "误报", verdict_duplicate: "重复", verdict_monitoring: "持续关注",
+    ackNone: "未处置", ackLine: (v, by, at) => `${v} · ${by} · ${at}`, ackSaved: (at) => `已记录（${at}）`,
   },
   en: {
     skip: "Skip to results", tagline: "Incident monitoring: search, trends and alerts", signout: "Forget token",
@@ -53,6 +56,9 @@ const I18N = {
     openedBy: "Opened by", byBurst: (m) => `a burst within ${m} min`, bySeverity: "a severe report", unconfirmed: "unconfirmed",
     chartLabel: (n) => `Volume over time, ${n} intervals`, loading: "Loading…",
     langButton: "中文", langLabel: "切换到中文",
+    ackTitle: "Acknowledgement", ackBy: "By", ackVerdict: "Verdict", ackNote: "Note", ackSubmit: "Acknowledge",
+    verdict_confirmed: "confirmed", verdict_false_alarm: "false alarm", verdict_duplicate: "duplicate", verdict_monitoring: "monitoring",
+    ackNone: "not acknowledged", ackLine: (v, by, at) => `${v} · ${by} · ${at}`, ackSaved: (at) => `recorded (${at})`,
   },
 };
 
@@ -108,7 +114,12 @@ async function api(path, options = {}) {
   for (let attempt = 0; attempt < 3; attempt++) {
     const headers = {};
     if (token()) headers.Authorization = `Bearer ${token()}`;
-    const res = await fetch(path, { method: options.method || "GET", headers });
+    let payload;
+    if (options.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(options.json);
+    }
+    const res = await fetch(path, { method: options.method || "GET", headers, body: payload });
     if (res.status === 401) {
       sessionStorage.removeItem("yuqing.token");
       asking = asking || askToken().finally(() => { asking = null; });
@@ -614,7 +625,8 @@ function alertItem(a) {
   },
   el("span", { class: "alert-title" }, `${alertTitle(a)} `, levelChip(a.level)),
   el("span", { class: "alert-line" }, `${t("state")[a.state]} · ${t("reports", a.count)} · z ${a.z}${a.confirmed === false ? ` · ${t("unconfirmed")}` : ""}`),
-  el("span", { class: "alert-line" }, `${t("firstReport")} ${localTime(a.first_seen)}`));
+  el("span", { class: "alert-line" }, `${t("firstReport")} ${localTime(a.first_seen)}`),
+  ackBadge(a.ack));
   button.addEventListener("click", () => openAlert(a.alert_id));
   return el("li", {}, button);
 }
@@ -634,10 +646,71 @@ async function refreshAlerts() {
   }
 }
 
+// ---- Acknowledgement -------------------------------------------------
+
+function verdictName(v) { return t(`verdict_${v}`); }
+
+// An alert's acknowledgement state in the list: the latest verdict, or none.
+function ackBadge(ack) {
+  return el("span", { class: `alert-ack ack-${ack ? ack.verdict : "none"}`, "data-verdict": ack ? ack.verdict : "" },
+    ack ? t("ackLine", verdictName(ack.verdict), ack.by, localTime(ack.at)) : t("ackNone"));
+}
+
+let ackAlertId = null;
+
+function showAcks(ack, history) {
+  const s = $("#ack-state");
+  s.className = `ack-state alert-ack ack-${ack ? ack.verdict : "none"}`;
+  s.dataset.verdict = ack ? ack.verdict : "";
+  s.textContent = ack ? t("ackLine", verdictName(ack.verdict), ack.by, localTime(ack.at)) : t("ackNone");
+  // Earlier acknowledgements, newest first (the latest is shown above).
+  $("#ack-history").replaceChildren(...history.slice(0, -1).reverse().map((h) =>
+    el("li", {}, `${t("ackLine", verdictName(h.verdict), h.by, localTime(h.at))}${h.note ? ` — ${h.note}` : ""}`)));
+  if (ack && ack.note) s.append(el("span", { class: "ack-note" }, ` — ${ack.note}`));
+}
+
+function resetAckForm(ack) {
+  $("#ack-by").value = localStorage.getItem("yuqing.ackBy") || "";
+  $("#ack-verdict").value = ack ? ack.verdict : "confirmed";
+  $("#ack-note").value = "";
+  $("#ack-result").textContent = "";
+  $("#ack-error").hidden = true;
+}
+
+async function submitAck(e) {
+  e.preventDefault();
+  if (!ackAlertId) return;
+  const by = $("#ack-by").value.trim();
+  const note = $("#ack-note").value.trim();
+  const button = $("#ack-submit");
+  $("#ack-error").hidden = true;
+  $("#ack-result").textContent = "";
+  button.disabled = true;
+  try {
+    const res = await api(`/api/v1/alerts/${encodeURIComponent(ackAlertId)}/ack`, {
+      method: "POST",
+      json: { by, verdict: $("#ack-verdict").value, note: note || null },
+    });
+    if (by) localStorage.setItem("yuqing.ackBy", by);
+    showAcks(res.ack, res.acks);
+    $("#ack-note").value = "";
+    $("#ack-result").textContent = t("ackSaved", localTime(res.ack.at));
+    refreshAlerts();
+  } catch (err) {
+    $("#ack-error").textContent = err.message;
+    $("#ack-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function openAlert(id) {
   const dialog = $("#alert-dialog");
   const res = await api(`/api/v1/alerts/${encodeURIComponent(id)}`);
   const a = res.alert;
+  ackAlertId = a.alert_id;
+  showAcks(a.ack, res.acks || []);
+  resetAckForm(a.ack);
   $("#alert-dialog-title").textContent = alertTitle(a);
   const facts = [
     [t("levelName"), levelChip(a.level)],
@@ -720,6 +793,7 @@ function init() {
   });
   $("#signout").hidden = !token();
   $("#signout").addEventListener("click", () => { sessionStorage.removeItem("yuqing.token"); $("#signout").hidden = true; });
+  $("#ack-form").addEventListener("submit", submitAck);
   $("#results").addEventListener("click", (e) => {
     const b = e.target.closest("button.details");
     if (b) openPost(b.dataset.id);

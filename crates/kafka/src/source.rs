@@ -404,6 +404,7 @@ impl KafkaSource {
     pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Vec<KafkaMessage> {
         let mut out = Vec::new();
         if self.waiting_to_join(timeout) {
+            self.report_message_age();
             return out;
         }
         let mut wait = timeout;
@@ -433,10 +434,15 @@ impl KafkaSource {
         if !out.is_empty() {
             self.last_message = Instant::now();
         }
+        self.report_message_age();
+        out
+    }
+
+    /// `yuqing_consumer_last_message_age_seconds`, now.
+    fn report_message_age(&self) {
         yuqing_metrics::metrics()
             .consumer_last_message_age
             .set(self.last_message.elapsed().as_secs() as i64);
-        out
     }
 
     /// Why the source is stalled, or `None`: it has held no partitions for

@@ -269,6 +269,7 @@ mod tests {
             window_secs: Some(60),
             trigger: Trigger::Burst,
             confirmed: true,
+            watch: None,
         }
     }
 

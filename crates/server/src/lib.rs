@@ -12,6 +12,7 @@
 //! | `GET /api/v1/alerts` | `{"total": N, "alerts": [...]}` (schema v1 messages) |
 //! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "posts": {"total", "hits"}}` |
 //! | `POST /api/v1/admin/reload` | `{"reloaded": {...}}`: dictionaries recompiled and swapped in (admin) |
+//! | `GET`/`POST /api/v1/watches`, `DELETE /api/v1/watches/{name}` | keyword watches: list, add, remove (admin; [`watches`]) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
 //! | `GET /metrics` | Prometheus text exposition (docs/metrics.md) |
@@ -36,6 +37,7 @@ pub mod conn;
 pub mod export;
 pub mod params;
 pub mod reload;
+pub mod watches;
 mod web;
 
 use std::future::Future;
@@ -59,6 +61,7 @@ pub use auth::{Auth, Role};
 pub use conn::Limits;
 pub use params::ParamError;
 pub use reload::{DictionaryReload, ReloadReport};
+pub use watches::{WatchAdmin, WatchRefusal};
 
 /// Readiness beyond "the index is open": `Err(reason)` makes `/readyz`
 /// answer 503 with the reason (a source that cannot reach its brokers, a
@@ -86,6 +89,8 @@ pub struct AppState {
     /// The display zone (`[display] timezone`), seconds east of UTC: times
     /// in CSV exports are written in it.
     pub display_offset_secs: i32,
+    /// Keyword watches (`/api/v1/watches`); `None`: not offered.
+    pub watches: Option<Arc<dyn WatchAdmin>>,
 }
 
 /// `GET /api/v1/alerts`.
@@ -495,7 +500,10 @@ fn authorize(auth: &Auth, request: &Request) -> Result<Option<String>, Refusal> 
         .and_then(|v| v.to_str().ok());
     match auth.check(header) {
         None => Err(Refusal::Unauthorized),
-        Some(t) if path.starts_with("/api/v1/admin/") && t.role != Role::Admin => {
+        Some(t)
+            if (path.starts_with("/api/v1/admin/") || watches::is_watch_path(path))
+                && t.role != Role::Admin =>
+        {
             Err(Refusal::Forbidden)
         }
         Some(t) => Ok(Some(t.name.clone())),
@@ -688,6 +696,7 @@ fn api_routes() -> Router<AppState> {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}", get(alert))
         .route("/api/v1/admin/reload", routing::post(admin_reload))
+        .merge(watches::routes())
 }
 
 fn ops_routes() -> Router<AppState> {

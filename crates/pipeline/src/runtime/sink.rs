@@ -233,7 +233,7 @@ impl<'w> Sink<'w> {
             self.emitted(due)?;
         }
         if let Some(w) = self.watches.as_mut() {
-            let due = w.advance(Timestamp::now().as_millis());
+            let due = w.tick(Timestamp::now().as_millis());
             self.watched(due)?;
         }
         Ok(())

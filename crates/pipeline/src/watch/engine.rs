@@ -250,6 +250,8 @@ pub(crate) struct WatchEngine {
     now_ms: i64,
     /// The earliest time an open alert may resolve.
     next_deadline: i64,
+    /// The wall clock at the latest post or idle step (for silences).
+    last_wall_ms: Option<i64>,
 }
 
 impl WatchEngine {
@@ -262,6 +264,7 @@ impl WatchEngine {
             matched: Vec::new(),
             now_ms: i64::MIN,
             next_deadline: i64::MAX,
+            last_wall_ms: None,
         }
     }
 
@@ -293,6 +296,7 @@ impl WatchEngine {
         dictionaries: u64,
     ) -> Vec<Alert> {
         self.sync(lexicon, dictionaries);
+        self.last_wall_ms = Some(Timestamp::now().as_millis());
         let ts = post.post.ts.as_millis();
         let mut out = self.advance(ts);
         let mut matched = std::mem::take(&mut self.matched);
@@ -313,8 +317,23 @@ impl WatchEngine {
         out
     }
 
-    /// The watches' clock moves to `ms` (a post's time, or the wall clock
-    /// in a silence): windows that passed without a match resolve.
+    /// For a live stream in a silence: the watches' clock moves on by the
+    /// wall-clock time since the last post (in steps of a second or more),
+    /// so that quiet windows resolve.
+    pub(crate) fn tick(&mut self, wall_ms: i64) -> Vec<Alert> {
+        let Some(last) = self.last_wall_ms else {
+            return Vec::new();
+        };
+        let idle = wall_ms - last;
+        if idle < 1000 || self.now_ms == i64::MIN {
+            return Vec::new();
+        }
+        self.last_wall_ms = Some(wall_ms);
+        self.advance(self.now_ms.saturating_add(idle))
+    }
+
+    /// The watches' clock moves to `ms` (event time): windows that passed
+    /// without a match resolve.
     pub(crate) fn advance(&mut self, ms: i64) -> Vec<Alert> {
         self.now_ms = self.now_ms.max(ms);
         if self.now_ms < self.next_deadline {

@@ -148,7 +148,50 @@ fn a_watch_on_a_phrase_fires_on_the_demo_stream() {
     let last = chem.last().unwrap()["count"].as_u64().unwrap();
     assert!(found.len() as u64 >= last, "{} < {last}", found.len());
 
-    // The API shows them with the rest, the trigger and the name.
+    // Every watch message has the fields the shipped JSON Schema requires,
+    // only fields it lists, and a trigger it allows.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alert.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for a in gas.iter().chain(chem.iter()) {
+        for r in schema["required"].as_array().unwrap() {
+            assert!(a.get(r.as_str().unwrap()).is_some(), "`{r}` missing: {a}");
+        }
+        for k in a.as_object().unwrap().keys() {
+            assert!(
+                schema["properties"].get(k).is_some(),
+                "`{k}` not in the schema"
+            );
+        }
+        assert!(
+            schema["properties"]["trigger"]["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&a["trigger"])
+        );
+    }
+
+    // The API shows them with the rest, the trigger and the name; a watch
+    // alert's posts are the watch's matches in its window.
+    let id = opens[0]["alert_id"].as_str().unwrap();
+    let (status, detail) = run.get(&format!("/api/v1/alerts/{id}"));
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["alert"]["watch"], "chem-plant");
+    let posts = detail["posts"]["total"].as_u64().unwrap();
+    assert!(posts >= 5, "{detail}");
+    for hit in detail["posts"]["hits"].as_array().unwrap() {
+        assert!(
+            hit["regions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("滁州市")),
+            "{hit}"
+        );
+    }
     let (_, listed) = run.get("/api/v1/alerts?limit=1000");
     assert!(
         listed["alerts"]

@@ -102,7 +102,10 @@ fn watches_match_the_posts_the_search_finds() {
     }
     let compiled = specs
         .iter()
-        .map(|s| s.compile(&lexicon).unwrap_or_else(|e| panic!("{}: {e}", s.query)))
+        .map(|s| {
+            s.compile(&lexicon)
+                .unwrap_or_else(|e| panic!("{}: {e}", s.query))
+        })
         .collect();
     let mut matcher = WatchMatcher::new(compiled);
     let mut watched: Vec<Vec<String>> = vec![Vec::new(); specs.len()];

@@ -386,8 +386,8 @@ async fn alert(
         ));
     };
     // Its posts: the category (in the region) during the window, best
-    // scores first.
-    let req = SearchRequest {
+    // scores first; for a watch alert, the watch's query and filters.
+    let req = watches::posts_of(&s, &alert).unwrap_or_else(|| SearchRequest {
         q: String::new(),
         filters: Filters {
             category: Some(alert.category.clone()),
@@ -400,7 +400,7 @@ async fn alert(
         limit: ALERT_POSTS,
         offset: 0,
         cursor: None,
-    };
+    });
     let index = Arc::clone(&s.index);
     let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
     Ok(Json(AlertDetail { alert, posts }))

@@ -12,6 +12,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use serde_json::{Value, json};
+use yuqing_index::{Filters, SearchRequest, Sort};
+use yuqing_model::Timestamp;
 
 use crate::{ApiError, AppState, internal, path_id};
 
@@ -131,4 +133,40 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 /// Whether `path` is a watch route (they need an admin token).
 pub(crate) fn is_watch_path(path: &str) -> bool {
     path == "/api/v1/watches" || path.starts_with("/api/v1/watches/")
+}
+
+/// The posts of a watch alert: the watch's query and filters during the
+/// alert's window (`None` for other alerts, or a watch no longer there).
+pub(crate) fn posts_of(s: &AppState, alert: &yuqing_spike::Alert) -> Option<SearchRequest> {
+    if alert.trigger != yuqing_spike::Trigger::Watch {
+        return None;
+    }
+    let name = alert.watch.as_deref()?;
+    let watch = s
+        .watches
+        .as_ref()?
+        .list()
+        .into_iter()
+        .find(|w| w["name"] == name)?;
+    let text = |key: &str| watch[key].as_str().map(str::to_string);
+    let from = Timestamp::parse_rfc3339(&alert.window_start).ok();
+    // The window's end is the latest report: include it.
+    let to = Timestamp::parse_rfc3339(&alert.window_end)
+        .ok()
+        .and_then(|t| Timestamp::from_millis(t.as_millis() + 1).ok());
+    Some(SearchRequest {
+        q: text("query")?,
+        filters: Filters {
+            category: text("category"),
+            region: text("region"),
+            level: text("level").and_then(|l| l.parse().ok()),
+            from,
+            to,
+            ..Filters::default()
+        },
+        sort: Sort::Score,
+        limit: crate::ALERT_POSTS,
+        offset: 0,
+        cursor: None,
+    })
 }

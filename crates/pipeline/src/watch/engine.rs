@@ -656,6 +656,29 @@ mod tests {
     }
 
     #[test]
+    fn a_silence_moves_the_window_on_by_the_wall_clock() {
+        let mut w = spec("leak", "泄漏");
+        w.rule = WatchRule::MinCount;
+        w.min_count = Some(2);
+        w.window_mins = Some(1);
+        let mut b = Bench::new(vec![w]);
+        assert!(b.post("p1", Some("u1"), 0, "化工厂泄漏").is_empty());
+        assert_eq!(
+            b.post("p2", Some("u2"), 10, "化工厂泄漏")[0].state,
+            AlertState::Open
+        );
+        let wall = b.engine.last_wall_ms.unwrap();
+        // Under a second of silence, or under the window: nothing.
+        assert!(b.engine.tick(wall + 500).is_empty());
+        assert!(b.engine.tick(wall + 30_000).is_empty());
+        // A minute after the last report: resolved.
+        let resolved = b.engine.tick(wall + 61_000);
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert_eq!(resolved[0].state, AlertState::Resolved);
+        assert!(b.engine.finish().is_empty(), "nothing left open");
+    }
+
+    #[test]
     fn filters_are_the_searchs_and_many_watches_share_one_lookup() {
         let mut fire = spec("fire", "起火");
         fire.category = Some("fire".into());

@@ -50,9 +50,9 @@ impl Lcg {
 }
 
 /// `n` watches as analysts write them: dictionary terms with regions,
-/// phrases of two words seen in the corpus, OR and NOT, with filters;
+/// phrases of two words seen in the corpus's incident reports, OR and NOT, with filters;
 /// half `every`, half `min_count`. Each compiles with `lexicon`.
-pub(crate) fn generate(n: usize, texts: &[String], lexicon: &Lexicon) -> Vec<WatchSpec> {
+pub(crate) fn generate(n: usize, texts: &[String], lexicon: &Arc<Lexicon>) -> Vec<WatchSpec> {
     let mut rng = Lcg(0x5EED);
     let terms: Vec<String> = lexicon
         .keywords()
@@ -63,6 +63,12 @@ pub(crate) fn generate(n: usize, texts: &[String], lexicon: &Lexicon) -> Vec<Wat
     let regions: Vec<String> = lexicon.regions().iter().map(|r| r.name.clone()).collect();
     let categories: Vec<String> = lexicon.categories().iter().map(|c| c.id.clone()).collect();
     let analyzer = lexicon.analyzer();
+    let mut scorer = Scorer::new(Arc::clone(lexicon));
+    let incidents: Vec<&String> = texts
+        .iter()
+        .filter(|t| !scorer.matches(t).scratch.flagged().is_empty())
+        .take(5_000)
+        .collect();
     let mut out = Vec::with_capacity(n);
     let mut tries = 0;
     while out.len() < n && tries < n * 20 {
@@ -75,7 +81,12 @@ pub(crate) fn generate(n: usize, texts: &[String], lexicon: &Lexicon) -> Vec<Wat
                 WatchRule::Every,
             ),
             1 => {
-                let text = &texts[rng.next(texts.len())];
+                // A phrase from an incident report (analysts watch
+                // incidents, not chatter).
+                if incidents.is_empty() {
+                    continue;
+                }
+                let text = &incidents[rng.next(incidents.len())];
                 let words: Vec<String> = analyzer
                     .analyze(text)
                     .tokens()

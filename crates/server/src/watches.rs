@@ -158,7 +158,7 @@ pub(crate) fn posts_of(s: &AppState, alert: &yuqing_spike::Alert) -> Option<Sear
         q: text("query")?,
         filters: Filters {
             category: text("category"),
-            region: text("region"),
+            region: alert.region.clone().or_else(|| text("region")),
             level: text("level").and_then(|l| l.parse().ok()),
             from,
             to,

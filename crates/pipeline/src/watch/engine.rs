@@ -8,6 +8,7 @@
 //! lookups per word, not a thousand query evaluations per post.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use yuqing_index::TermPositions;
@@ -26,6 +27,32 @@ const MAX_WINDOW_REPORTS: usize = 4_096;
 const MAX_SAMPLES: usize = 10;
 const MAX_REGIONS: usize = 20;
 
+/// A fast hash for the word lookup (the keys are the watches' words, set
+/// by administrators; the posts only look up).
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type WordMap = HashMap<String, u32, BuildHasherDefault<WordHasher>>;
+
 /// Every watch's query words in one lookup; evaluates a post against the
 /// watches that share a word with it.
 pub struct WatchMatcher {
@@ -33,7 +60,7 @@ pub struct WatchMatcher {
     /// For each watch, the global id of each of its query's words.
     globals: Vec<Vec<u32>>,
     /// Word → global id.
-    ids: HashMap<String, u32>,
+    ids: WordMap,
     /// Global id → the watches that use the word.
     users: Vec<Vec<u32>>,
     // Per-post scratch, reused.
@@ -43,6 +70,8 @@ pub struct WatchMatcher {
     ranges: Vec<(u32, u32, u32)>,
     seen: Vec<u32>,
     candidates: Vec<u32>,
+    /// Byte offsets of a word's characters.
+    chars: Vec<usize>,
     stamp: u32,
 }
 
@@ -70,7 +99,7 @@ impl TermPositions for Positions<'_> {
 impl WatchMatcher {
     /// The matcher of `watches`.
     pub fn new(watches: Vec<CompiledWatch>) -> WatchMatcher {
-        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut ids = WordMap::default();
         let mut users: Vec<Vec<u32>> = Vec::new();
         let mut globals = Vec::with_capacity(watches.len());
         for (w, watch) in watches.iter().enumerate() {
@@ -99,6 +128,7 @@ impl WatchMatcher {
             positions: Vec::new(),
             ranges: vec![(0, 0, 0); terms],
             candidates: Vec::new(),
+            chars: Vec::new(),
             stamp: 0,
         }
     }
@@ -128,6 +158,46 @@ impl WatchMatcher {
             .collect()
     }
 
+    /// The watches' words among the words the index holds for the post,
+    /// with their positions: what `Analyzer::index_tokens` gives the index
+    /// (every word but punctuation, numbered; the dictionary words of two
+    /// and three characters inside a longer word at its position), looking
+    /// up the dictionary only for sub-words some watch uses.
+    fn collect_hits(&mut self, analyzed: &Analyzed, analyzer: &Analyzer) {
+        let segmenter = analyzer.segmenter();
+        let mut position = 0u32;
+        for token in analyzed.tokens() {
+            if token.is_punctuation() {
+                continue;
+            }
+            let text = token.text;
+            if let Some(&id) = self.ids.get(text) {
+                self.hits.push((id, position));
+            }
+            self.chars.clear();
+            self.chars.extend(text.char_indices().map(|(i, _)| i));
+            let n = self.chars.len();
+            if n >= 3 {
+                for width in [2usize, 3] {
+                    if n <= width {
+                        continue;
+                    }
+                    for i in 0..=n - width {
+                        let a = self.chars[i];
+                        let b = self.chars.get(i + width).copied().unwrap_or(text.len());
+                        let piece = &text[a..b];
+                        if let Some(&id) = self.ids.get(piece)
+                            && segmenter.has_word(piece)
+                        {
+                            self.hits.push((id, position));
+                        }
+                    }
+                }
+            }
+            position += 1;
+        }
+    }
+
     /// The indexes of the watches `post` matches (query and filters), in
     /// watch order, into `out` (cleared first). `analyzer` must be the one
     /// `analyzed` was made with.
@@ -143,12 +213,7 @@ impl WatchMatcher {
             return;
         }
         self.hits.clear();
-        let (ids, hits) = (&self.ids, &mut self.hits);
-        analyzer.index_tokens(analyzed, |t| {
-            if let Some(&id) = ids.get(t.text) {
-                hits.push((id, t.position as u32));
-            }
-        });
+        self.collect_hits(analyzed, analyzer);
         if self.hits.is_empty() {
             return;
         }

@@ -253,9 +253,13 @@ impl WatchRegistry {
         lexicon: Arc<SharedLexicon>,
     ) -> Result<WatchRegistry, String> {
         let current = lexicon.load();
+        let mut configured = Vec::with_capacity(config.len());
         for (i, w) in config.iter().enumerate() {
-            w.compile(&current)
+            let compiled = w
+                .compile(&current)
                 .map_err(|e| format!("`watches[{i}]` (`{}`): {e}", w.name))?;
+            // Kept as compiled: the region by its canonical name.
+            configured.push(compiled.spec);
         }
         let path = data_dir.join(WATCHES_FILE);
         let api = match std::fs::read(&path) {
@@ -282,7 +286,7 @@ impl WatchRegistry {
         Ok(WatchRegistry {
             path,
             entries: Mutex::new(Entries {
-                config: config.to_vec(),
+                config: configured,
                 api,
             }),
             generation: AtomicU64::new(0),

@@ -452,9 +452,13 @@ impl WatchEngine {
         let author = author_key(post);
         let state = self.windows.entry(spec.name.clone()).or_default();
         let horizon = ts.max(self.now_ms) - window_ms;
-        state.reports.retain(|&(t, a)| t > horizon && a != author);
+        state.reports.retain(|&(t, _)| t > horizon);
         if ts > horizon {
-            state.reports.push((ts, author));
+            // One entry per author, at their latest report.
+            match state.reports.iter_mut().find(|(_, a)| *a == author) {
+                Some(r) => r.0 = r.0.max(ts),
+                None => state.reports.push((ts, author)),
+            }
         }
         if state.reports.len() > MAX_WINDOW_REPORTS {
             state.reports.sort_unstable();
@@ -705,10 +709,14 @@ mod tests {
         assert_eq!(updated[0].state, AlertState::Update);
         assert_eq!(updated[0].count, 4);
         assert_eq!(updated[0].alert_id, open.alert_id);
-        // A known author again: no new message.
+        // A known author again, or a late copy of theirs: no new message,
+        // and they still count.
         assert!(b.post("p8", Some("u4"), 160, text).is_empty());
+        assert!(b.post("p8b", Some("u4"), -900, text).is_empty());
+        let u5 = b.post("p8c", Some("u5"), 165, text);
+        assert_eq!((u5[0].state, u5[0].count), (AlertState::Update, 5));
         // Ten minutes pass without a match: resolved, by the next post's time.
-        let later = b.post("p9", Some("u9"), 160 + 601, "今天天气不错");
+        let later = b.post("p9", Some("u9"), 165 + 601, "今天天气不错");
         assert_eq!(later.len(), 1, "{later:?}");
         assert_eq!(later[0].state, AlertState::Resolved);
         assert_eq!(later[0].alert_id, open.alert_id);

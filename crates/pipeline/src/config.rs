@@ -1509,16 +1509,24 @@ mod tests {
     #[test]
     fn the_shipped_pipelines_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
-        let mut n = 0;
+        let lexicon = yuqing_lexicon::Lexicon::builtin().unwrap();
+        let (mut n, mut watches) = (0, 0);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let file = path.display().to_string();
-                PipelineConfig::parse(&text, &file, &dir, |_| None).unwrap();
+                let c = PipelineConfig::parse(&text, &file, &dir, |_| None).unwrap();
+                // Their watches are valid with the built-in dictionaries.
+                for w in &c.watches {
+                    w.compile(&lexicon)
+                        .unwrap_or_else(|e| panic!("{file}: watch `{}`: {e}", w.name));
+                    watches += 1;
+                }
                 n += 1;
             }
         }
         assert!(n >= 3, "demo, kafka and webhook");
+        assert!(watches >= 2, "the webhook example has watches");
     }
 }

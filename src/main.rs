@@ -22,6 +22,7 @@ mod segeval;
 mod serve;
 mod token;
 mod truth;
+mod watch_api;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

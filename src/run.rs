@@ -145,6 +145,7 @@ fn start_http(
             move || reloader.reload()
         })),
         display_offset_secs: config.display.offset_secs,
+        watches: Some(Arc::new(crate::watch_api::WatchApi(pipeline.watches()))),
     };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(&config.http.addr))

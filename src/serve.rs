@@ -155,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             move || reloader.reload()
         })),
         display_offset_secs,
+        watches: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

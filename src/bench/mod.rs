@@ -6,6 +6,7 @@ mod index;
 mod kafka;
 mod query;
 mod score;
+mod watches;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +25,10 @@ pub enum Command {
     Kafka(kafka::Args),
     /// Query latency (p50, p99) on an existing index.
     Query(query::Args),
+    /// The whole pipeline (`yuqing run` on a file) without and with
+    /// generated keyword watches (1,000 by default), alternately: the
+    /// throughput ratio.
+    Watches(watches::Args),
     /// Write a benchmark corpus as JSONL posts (fresh ids, timestamps) to
     /// stdout.
     Corpus(corpus::Args),
@@ -36,6 +41,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Query(a) => query::run(a),
         Command::Kafka(a) => kafka::run(a),
         Command::Corpus(a) => corpus::run(a),
+        Command::Watches(a) => watches::run(a),
     }
 }
 

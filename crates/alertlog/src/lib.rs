@@ -308,6 +308,7 @@ mod tests {
             window_secs: Some(60),
             trigger: Trigger::Burst,
             confirmed: true,
+            watch: None,
         }
     }
 

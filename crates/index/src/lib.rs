@@ -30,6 +30,7 @@ mod pseudonym;
 mod query;
 mod schema;
 mod search;
+mod token_query;
 mod tokenizer;
 mod writer;
 
@@ -43,4 +44,5 @@ pub use search::{
     MAX_HISTOGRAM_BUCKETS, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_BYTES, POST_SCHEMA_VERSION, PostView,
     SearchRequest, SearchResponse, Sort, StoredPost,
 };
+pub use token_query::{PostTokens, TermPositions, TokenQuery};
 pub use writer::{IndexOptions, PostWriter, PreparedPost};

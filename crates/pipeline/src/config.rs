@@ -137,6 +137,9 @@ pub struct PipelineConfig {
     /// How times are shown to people.
     #[serde(default)]
     pub display: DisplayConfig,
+    /// `[[watches]]`: keyword watches (read-only through the API).
+    #[serde(default)]
+    pub watches: Vec<crate::watch::WatchSpec>,
 }
 
 /// `[display]`.
@@ -898,6 +901,45 @@ fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
         .next()
 }
 
+/// `[[watches]]`: each watch's shape (the dictionaries check the rest when
+/// the pipeline opens), names unique, at most [`crate::watch::MAX_WATCHES`].
+fn validate_watches(watches: &[crate::watch::WatchSpec]) -> Result<(), String> {
+    if watches.len() > crate::watch::MAX_WATCHES {
+        return Err(format!(
+            "`watches` lists {} watches, more than {}",
+            watches.len(),
+            crate::watch::MAX_WATCHES
+        ));
+    }
+    for (i, w) in watches.iter().enumerate() {
+        w.check_shape()
+            .map_err(|e| format!("`watches[{i}]` (`{}`): {e}", w.name))?;
+        if let Some(first) = watches[..i].iter().position(|o| o.name == w.name) {
+            return Err(format!(
+                "`watches[{i}]`: the name `{}` is taken by `watches[{first}]`",
+                w.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// For an error about `watches[i]`, the line of the `i`th `[[watches]]`
+/// header (a watch written as an inline table has none).
+fn watch_line(text: &str, message: &str) -> Option<usize> {
+    let i: usize = message
+        .strip_prefix("`watches[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[watches]]"))
+        .nth(i)
+        .map(|(n, _)| n + 1)
+}
+
 /// The 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let before = &text.as_bytes()[..offset.min(text.len())];
@@ -941,7 +983,10 @@ impl PipelineConfig {
         config.display.offset_secs = yuqing_model::parse_utc_offset(&config.display.timezone)
             .map_err(|e| error(None, format!("[display] timezone {e}")))?;
         config.resolve_paths(base);
-        config.validate().map_err(|message| error(None, message))?;
+        config.validate().map_err(|message| {
+            let line = watch_line(text, &message);
+            error(line, message)
+        })?;
         Ok(config)
     }
 
@@ -1001,6 +1046,7 @@ impl PipelineConfig {
             return Err("`alerts.keep` must be at least 1".into());
         }
         WebhookConfig::validate_list(self.alerts.webhooks())?;
+        validate_watches(&self.watches)?;
         if self.runtime.batches_in_flight == 0 {
             return Err("`runtime.batches_in_flight` must be at least 1".into());
         }
@@ -1242,6 +1288,62 @@ mod tests {
     }
 
     #[test]
+    fn watches_are_read_and_checked_with_their_line() {
+        let c = parse(&format!(
+            "{FILE_SOURCE}[[watches]]\nname = \"leak\"\nquery = '\"化工厂 泄漏\"'\n\
+             [[watches]]\nname = \"积水\"\nquery = \"积水 OR 内涝\"\ncategory = \"flood\"\n\
+             region = \"滁州\"\nlevel = \"yellow\"\nrule = \"min_count\"\nmin_count = 3\nwindow_mins = 30\n"
+        ))
+        .unwrap();
+        assert_eq!(c.watches.len(), 2);
+        assert_eq!(c.watches[0].query, "\"化工厂 泄漏\"");
+        assert_eq!(c.watches[0].rule, crate::watch::WatchRule::Every);
+        assert_eq!(c.watches[1].rule, crate::watch::WatchRule::MinCount);
+        assert_eq!(c.watches[1].level, Some(yuqing_model::Level::Yellow));
+        assert_eq!(
+            (c.watches[1].min_count, c.watches[1].window_mins),
+            (Some(3), Some(30))
+        );
+
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[watches]]\nname = \"a\"\nquery = \"x\"\nmin_cuont = 3\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("unknown field `min_cuont`"), "{e}");
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[watches]]\nname = \"a\"\nquery = \"x\"\n\
+             [[watches]]\nname = \"b\"\nquery = \"y\"\nrule = \"min_count\"\nmin_count = 3\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "`watches[1]` (`b`): `rule = \"min_count\"` needs `window_mins`"
+        );
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[watches]]\nname = \"a\"\nquery = \"x\"\n\
+             [[watches]]\nname = \"a\"\nquery = \"y\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("the name `a` is taken by `watches[0]`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{FILE_SOURCE}[[watches]]\nname = \"a b\"\nquery = \"x\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:5: `watches[0]` (`a b`): `name`"),
+            "{e}"
+        );
+        let e = parse(&format!("{FILE_SOURCE}[[watches]]\nname = \"a\"\n")).unwrap_err();
+        assert!(e.message.contains("missing field `query`"), "{e}");
+    }
+
+    #[test]
     fn webhooks_are_read_with_any_alerts_kind_and_checked() {
         let c = parse(&format!(
             "{FILE_SOURCE}[http]\npublic_url = \"https://yq.example.org\"\n\
@@ -1407,16 +1509,24 @@ mod tests {
     #[test]
     fn the_shipped_pipelines_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
-        let mut n = 0;
+        let lexicon = yuqing_lexicon::Lexicon::builtin().unwrap();
+        let (mut n, mut watches) = (0, 0);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let file = path.display().to_string();
-                PipelineConfig::parse(&text, &file, &dir, |_| None).unwrap();
+                let c = PipelineConfig::parse(&text, &file, &dir, |_| None).unwrap();
+                // Their watches are valid with the built-in dictionaries.
+                for w in &c.watches {
+                    w.compile(&lexicon)
+                        .unwrap_or_else(|e| panic!("{file}: watch `{}`: {e}", w.name));
+                    watches += 1;
+                }
                 n += 1;
             }
         }
         assert!(n >= 3, "demo, kafka and webhook");
+        assert!(watches >= 2, "the webhook example has watches");
     }
 }

@@ -29,6 +29,7 @@ mod scorer;
 mod sequencer;
 mod sinks;
 mod source;
+pub mod watch;
 
 pub use config::{ConfigError, LogFormat, PipelineConfig, SourceKind, TokenConfig};
 pub use latency::LatencyHistogram;
@@ -39,6 +40,7 @@ pub use scorer::{AnalyzedPost, Dictionaries, Matches, Scorer};
 pub use sequencer::Sequencer;
 pub use sinks::{AlertSink, DeadLetter, DeadLetters};
 pub use source::{MAX_MESSAGE_BYTES, Message, Origin};
+pub use watch::{WatchError, WatchOrigin, WatchRegistry, WatchRule, WatchSpec};
 pub use yuqing_lexicon::ReloadReport;
 
 /// What stops a pipeline.

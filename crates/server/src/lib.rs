@@ -13,6 +13,7 @@
 //! | `GET /api/v1/alerts/{id}` | `{"alert": {...}, "acks": [...], "posts": {"total", "hits"}}` |
 //! | `POST /api/v1/alerts/{id}/ack` | 201 `{"alert_id", "ack", "acks"}`: an acknowledgement recorded |
 //! | `POST /api/v1/admin/reload` | `{"reloaded": {...}}`: dictionaries recompiled and swapped in (admin) |
+//! | `GET`/`POST /api/v1/watches`, `DELETE /api/v1/watches/{name}` | keyword watches: list, add, remove (admin; [`watches`]) |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 when the index is open |
 //! | `GET /metrics` | Prometheus text exposition (docs/metrics.md) |
@@ -38,6 +39,7 @@ pub mod conn;
 pub mod export;
 pub mod params;
 pub mod reload;
+pub mod watches;
 mod web;
 
 use std::future::Future;
@@ -61,6 +63,7 @@ pub use auth::{Auth, Role};
 pub use conn::Limits;
 pub use params::ParamError;
 pub use reload::{DictionaryReload, ReloadReport};
+pub use watches::{WatchAdmin, WatchRefusal};
 
 /// Readiness beyond "the index is open": `Err(reason)` makes `/readyz`
 /// answer 503 with the reason (a source that cannot reach its brokers, a
@@ -90,6 +93,8 @@ pub struct AppState {
     /// The display zone (`[display] timezone`), seconds east of UTC: times
     /// in CSV exports are written in it.
     pub display_offset_secs: i32,
+    /// Keyword watches (`/api/v1/watches`); `None`: not offered.
+    pub watches: Option<Arc<dyn WatchAdmin>>,
 }
 
 /// `GET /api/v1/alerts`.
@@ -395,8 +400,8 @@ async fn alert(
         ));
     };
     // Its posts: the category (in the region) during the window, best
-    // scores first.
-    let req = SearchRequest {
+    // scores first; for a watch alert, the watch's query and filters.
+    let req = watches::posts_of(&s, &alert).unwrap_or_else(|| SearchRequest {
         q: String::new(),
         filters: Filters {
             category: Some(alert.category.clone()),
@@ -409,7 +414,7 @@ async fn alert(
         limit: ALERT_POSTS,
         offset: 0,
         cursor: None,
-    };
+    });
     let index = Arc::clone(&s.index);
     let posts = blocking(move || index.search(&req).map_err(ApiError::from)).await?;
     let (alert, history) = {
@@ -522,7 +527,10 @@ fn authorize(auth: &Auth, request: &Request) -> Result<Option<String>, Refusal> 
         .and_then(|v| v.to_str().ok());
     match auth.check(header) {
         None => Err(Refusal::Unauthorized),
-        Some(t) if path.starts_with("/api/v1/admin/") && t.role != Role::Admin => {
+        Some(t)
+            if (path.starts_with("/api/v1/admin/") || watches::is_watch_path(path))
+                && t.role != Role::Admin =>
+        {
             Err(Refusal::Forbidden)
         }
         Some(t) => Ok(Some(t.name.clone())),
@@ -716,6 +724,7 @@ fn api_routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}", get(alert))
         .route("/api/v1/alerts/{id}/ack", routing::post(acks::ack_alert))
         .route("/api/v1/admin/reload", routing::post(admin_reload))
+        .merge(watches::routes())
 }
 
 fn ops_routes() -> Router<AppState> {

@@ -25,7 +25,7 @@ const I18N = {
     state: { open: "进行中", update: "进行中", resolved: "已结束" },
     allRegions: "全部地区", reports: (n) => `${n} 条独立报道`, firstReport: "首条报道", countLabel: "独立报道",
     window: "时间窗", baseline: "基线", authors: "作者数", z: "z 值", levelName: "级别", terms: "关键词", regionsNamed: "涉及地区",
-    openedBy: "触发", byBurst: (m) => `${m} 分钟内报道激增`, bySeverity: "严重报道", unconfirmed: "待确认",
+    openedBy: "触发", byBurst: (m) => `${m} 分钟内报道激增`, bySeverity: "严重报道", byWatch: (w) => `关键词预警 ${w}`, unconfirmed: "待确认",
     chartLabel: (n) => `数量趋势，共 ${n} 个时间段`, loading: "加载中…",
     langButton: "EN", langLabel: "Switch to English",
     ackTitle: "处置", ackBy: "处置人", ackVerdict: "结论", ackNote: "备注", ackSubmit: "确认处置",
@@ -53,7 +53,7 @@ const I18N = {
     state: { open: "open", update: "open", resolved: "resolved" },
     allRegions: "all regions", reports: (n) => `${n} independent reports`, firstReport: "First report", countLabel: "Independent reports",
     window: "Window", baseline: "Baseline", authors: "Authors", z: "z", levelName: "Level", terms: "Terms", regionsNamed: "Regions named",
-    openedBy: "Opened by", byBurst: (m) => `a burst within ${m} min`, bySeverity: "a severe report", unconfirmed: "unconfirmed",
+    openedBy: "Opened by", byBurst: (m) => `a burst within ${m} min`, bySeverity: "a severe report", byWatch: (w) => `the keyword watch ${w}`, unconfirmed: "unconfirmed",
     chartLabel: (n) => `Volume over time, ${n} intervals`, loading: "Loading…",
     langButton: "中文", langLabel: "切换到中文",
     ackTitle: "Acknowledgement", ackBy: "By", ackVerdict: "Verdict", ackNote: "Note", ackSubmit: "Acknowledge",
@@ -612,6 +612,7 @@ function alertTitle(a) {
 // messages, which were bursts).
 function openedBy(a) {
   const how = a.trigger === "severity" ? t("bySeverity")
+    : a.trigger === "watch" ? t("byWatch", a.watch || "")
     : a.window_secs ? t("byBurst", Math.round(a.window_secs / 60)) : "";
   return a.confirmed === false ? `${how} (${t("unconfirmed")})` : how;
 }

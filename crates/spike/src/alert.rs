@@ -51,6 +51,8 @@ pub enum Trigger {
     /// A report graded red, or a few graded orange: opened at once, before
     /// a burst confirms it.
     Severity,
+    /// A keyword watch matched (its name is in [`Alert::watch`]).
+    Watch,
 }
 
 impl Trigger {
@@ -59,6 +61,7 @@ impl Trigger {
         match self {
             Trigger::Burst => "burst",
             Trigger::Severity => "severity",
+            Trigger::Watch => "watch",
         }
     }
 }
@@ -124,6 +127,10 @@ pub struct Alert {
     /// (Added within v1: older messages are confirmed.)
     #[serde(default = "confirmed_by_default")]
     pub confirmed: bool,
+    /// The name of the keyword watch that raised a `watch` alert; absent
+    /// from burst and severity alerts. (Added within v1.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
 }
 
 #[cfg(test)]
@@ -153,6 +160,7 @@ mod tests {
             window_secs: Some(60),
             trigger: Trigger::Burst,
             confirmed: true,
+            watch: None,
         }
     }
 

@@ -192,5 +192,6 @@ pub fn alert(id: &str, state: AlertState, level: Level) -> Alert {
         window_secs: Some(300),
         trigger: Trigger::Burst,
         confirmed: true,
+        watch: None,
     }
 }

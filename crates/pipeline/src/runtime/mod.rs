@@ -23,6 +23,7 @@ use crate::config::{PipelineConfig, SourceKind};
 use crate::latency::LatencyHistogram;
 use crate::positions::Positions;
 use crate::sinks::{AlertSink, DeadLetters};
+use crate::watch::{WatchEngine, WatchRegistry};
 use sink::{CommitPolicy, Outputs, Sink};
 use snapshots::{SnapshotDir, load_detector};
 use source_loop::{SourceLoop, open_source};
@@ -94,6 +95,7 @@ pub struct Pipeline {
     alert_store: Arc<Mutex<AlertStore>>,
     health: Arc<Health>,
     stats: Arc<Stats>,
+    watches: Arc<WatchRegistry>,
 }
 
 /// Offsets for the source to commit, after the index has.
@@ -127,6 +129,8 @@ impl Pipeline {
             )
         });
         let lexicon = Arc::new(SharedLexicon::new(lexicon));
+        let watches = WatchRegistry::open(&config.data_dir, &config.watches, Arc::clone(&lexicon))
+            .map_err(PipelineError::Config)?;
         let alerts_path = config.data_dir.join(ALERTS_FILE);
         let alert_store = AlertStore::open(&alerts_path, config.alerts.keep())
             .map_err(|e| PipelineError::io(format!("reading {}", alerts_path.display()), e))?;
@@ -138,6 +142,7 @@ impl Pipeline {
             alert_store: Arc::new(Mutex::new(alert_store)),
             health,
             stats: Arc::new(Stats::default()),
+            watches: Arc::new(watches),
         })
     }
 
@@ -156,6 +161,11 @@ impl Pipeline {
     /// API.
     pub fn alerts(&self) -> Arc<Mutex<AlertStore>> {
         Arc::clone(&self.alert_store)
+    }
+
+    /// The keyword watches: the API changes them, the sink evaluates them.
+    pub fn watches(&self) -> Arc<WatchRegistry> {
+        Arc::clone(&self.watches)
     }
 
     /// Readiness.
@@ -253,6 +263,7 @@ impl Pipeline {
                 policy,
                 Arc::clone(&self.stats),
             );
+            sink.set_watches(WatchEngine::new(Arc::clone(&self.watches)));
             sink.run(done_rx)?;
             self.health.draining.store(true, Ordering::Relaxed);
             let ended = ended.load(Ordering::Relaxed);

@@ -24,6 +24,7 @@ use crate::scorer::{AnalyzedPost, Dictionaries};
 use crate::sequencer::Sequencer;
 use crate::sinks::{AlertSink, DeadLetter, DeadLetters};
 use crate::source::Origin;
+use crate::watch::WatchEngine;
 
 /// Things handed to the sinks since the last commit: posts, dead letters,
 /// alert batches, snapshots.
@@ -84,6 +85,8 @@ pub(super) struct Sink<'w> {
     stats: Arc<Stats>,
     index_timer: Histogram,
     last_log: Instant,
+    /// Keyword watches, evaluated on every post.
+    watches: Option<WatchEngine>,
 }
 
 impl<'w> Sink<'w> {
@@ -118,7 +121,13 @@ impl<'w> Sink<'w> {
             stats,
             index_timer: metrics().stage_duration.with_label_values(&["index"]),
             last_log: Instant::now(),
+            watches: None,
         }
+    }
+
+    /// Evaluates keyword watches on every post from now on.
+    pub(super) fn set_watches(&mut self, watches: WatchEngine) {
+        self.watches = Some(watches);
     }
 
     /// The thread's body: processed batches in, in their input order,
@@ -162,7 +171,9 @@ impl<'w> Sink<'w> {
             self.take_dictionaries(&post.dictionaries);
         }
         let AnalyzedPost {
-            scored, analyzed, ..
+            scored,
+            analyzed,
+            dictionaries,
         } = post;
         let started = Instant::now();
         self.writer.add(&scored, &analyzed)?;
@@ -176,6 +187,24 @@ impl<'w> Sink<'w> {
             }
         }
         advance(&mut self.positions, origin, &mut self.pending_ts);
+        if let Some(w) = self.watches.as_mut() {
+            let raised = w.observe(
+                &scored,
+                &analyzed,
+                dictionaries.lexicon(),
+                dictionaries.generation(),
+            );
+            self.watched(raised)?;
+        }
+        Ok(())
+    }
+
+    /// Alert messages the watches raised: out, and a commit is pending.
+    fn watched(&mut self, raised: Vec<Alert>) -> Result<(), PipelineError> {
+        if !raised.is_empty() {
+            self.emit(raised)?;
+            self.pending.add();
+        }
         Ok(())
     }
 
@@ -202,6 +231,10 @@ impl<'w> Sink<'w> {
         if let Some(d) = self.detector.as_mut() {
             let due = d.tick(Timestamp::now().as_millis());
             self.emitted(due)?;
+        }
+        if let Some(w) = self.watches.as_mut() {
+            let due = w.tick(Timestamp::now().as_millis());
+            self.watched(due)?;
         }
         Ok(())
     }
@@ -300,6 +333,10 @@ impl<'w> Sink<'w> {
                 let last = d.finish();
                 self.emit(last)?;
             }
+        }
+        if ended && let Some(w) = self.watches.as_mut() {
+            let last = w.finish();
+            self.watched(last)?;
         }
         if self.detector_dirty
             && let Some(d) = self.detector.as_ref()

@@ -162,5 +162,6 @@ pub(super) fn message(
         window_secs: a.window_secs,
         trigger: a.trigger,
         confirmed: a.confirmed,
+        watch: None,
     }
 }

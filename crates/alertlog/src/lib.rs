@@ -224,6 +224,15 @@ impl AlertStore {
         Ok(())
     }
 
+    /// The latest message of every alert not resolved, in the order the
+    /// alerts first appeared.
+    pub fn unresolved(&self) -> impl Iterator<Item = &Alert> {
+        self.order
+            .iter()
+            .filter_map(|id| self.alerts.get(id))
+            .filter(|a| a.state != AlertState::Resolved)
+    }
+
     /// One alert's latest message.
     pub fn get(&self, id: &str) -> Option<&Alert> {
         self.alerts.get(id)

@@ -263,7 +263,11 @@ impl Pipeline {
                 policy,
                 Arc::clone(&self.stats),
             );
-            sink.set_watches(WatchEngine::new(Arc::clone(&self.watches)));
+            let mut watches = WatchEngine::new(Arc::clone(&self.watches));
+            if let Ok(store) = self.alert_store.lock() {
+                watches.adopt(store.unresolved());
+            }
+            sink.set_watches(watches);
             sink.run(done_rx)?;
             self.health.draining.store(true, Ordering::Relaxed);
             let ended = ended.load(Ordering::Relaxed);

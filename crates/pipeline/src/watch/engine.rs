@@ -333,22 +333,62 @@ impl WatchEngine {
         }
     }
 
-    /// Compiles the set again if the watches or the dictionaries changed.
-    fn sync(&mut self, lexicon: &Lexicon, dictionaries: u64) {
+    /// Takes over the `min_count` watch alerts a previous run left open
+    /// (from the alert log): the windows' reports are not kept across a
+    /// restart, but the open alert is, so that it goes on (updated by new
+    /// matches under the same id) or resolves once its window passes
+    /// without a match, rather than staying open for good. Other alerts
+    /// are ignored.
+    pub(crate) fn adopt<'a>(&mut self, open: impl IntoIterator<Item = &'a Alert>) {
+        for alert in open {
+            let (Trigger::Watch, Some(name), Some(secs)) =
+                (alert.trigger, alert.watch.as_ref(), alert.window_secs)
+            else {
+                continue;
+            };
+            if alert.state == AlertState::Resolved {
+                continue;
+            }
+            let Ok(end) = Timestamp::parse_rfc3339(&alert.window_end) else {
+                continue;
+            };
+            let last_match_ms = end.as_millis();
+            let deadline = last_match_ms.saturating_add(i64::from(secs) * 1000);
+            self.next_deadline = self.next_deadline.min(deadline.saturating_add(1));
+            tracing::debug!(watch = %name, alert_id = %alert.alert_id, "watch alert left open by the previous run taken over");
+            self.windows.entry(name.clone()).or_default().open = Some(Episode {
+                alert: alert.clone(),
+                last_match_ms,
+            });
+        }
+    }
+
+    /// Compiles the set again if the watches or the dictionaries changed;
+    /// the alerts of `min_count` watches that are gone (or changed rule)
+    /// resolve.
+    fn sync(&mut self, lexicon: &Lexicon, dictionaries: u64) -> Vec<Alert> {
         let wanted = (self.registry.generation(), dictionaries);
         if self.compiled == Some(wanted) {
-            return;
+            return Vec::new();
         }
         self.compiled = Some(wanted);
         let watches = self.registry.compile_all(lexicon);
         // Keep the windows of watches that stay as they were.
-        self.windows.retain(|name, _| {
-            watches
+        let mut out = Vec::new();
+        self.windows.retain(|name, window| {
+            let kept = watches
                 .iter()
-                .any(|w| &w.spec.name == name && w.spec.rule == WatchRule::MinCount)
+                .any(|w| &w.spec.name == name && w.spec.rule == WatchRule::MinCount);
+            if !kept && let Some(ep) = window.open.take() {
+                tracing::debug!(watch = %name, "watch removed: its open alert resolves");
+                out.push(message(ep.alert, AlertState::Resolved));
+            }
+            kept
         });
+        out.sort_by(|a, b| a.alert_id.cmp(&b.alert_id));
         tracing::debug!(watches = watches.len(), "watch set compiled");
         self.matcher = WatchMatcher::new(watches);
+        out
     }
 
     /// One scored post: the alert messages its matches raise (and those
@@ -360,10 +400,10 @@ impl WatchEngine {
         lexicon: &Lexicon,
         dictionaries: u64,
     ) -> Vec<Alert> {
-        self.sync(lexicon, dictionaries);
+        let mut out = self.sync(lexicon, dictionaries);
         self.last_wall_ms = Some(Timestamp::now().as_millis());
         let ts = post.post.ts.as_millis();
-        let mut out = self.advance(ts);
+        out.extend(self.advance(ts));
         let mut matched = std::mem::take(&mut self.matched);
         self.matcher
             .matching(post, analyzed, lexicon.analyzer(), &mut matched);
@@ -726,6 +766,78 @@ mod tests {
             let author = format!("v{i}");
             assert!(b.post(&id, Some(&author), *s, text).is_empty());
         }
+    }
+
+    fn leak_watch() -> WatchSpec {
+        let mut w = spec("leak", "泄漏");
+        w.rule = WatchRule::MinCount;
+        w.min_count = Some(2);
+        w.window_mins = Some(10);
+        w
+    }
+
+    #[test]
+    fn an_alert_left_open_by_a_killed_run_goes_on_and_resolves_after_a_restart() {
+        let text = "化工厂发生泄漏";
+        let mut before = Bench::new(vec![leak_watch()]);
+        assert!(before.post("p1", Some("u1"), 0, text).is_empty());
+        let opened = before.post("p2", Some("u2"), 60, text);
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        let open = opened[0].clone();
+
+        // A new run: its windows are empty, the alert log holds the open
+        // alert (and one that is no watch's, and one resolved).
+        let mut after = Bench::new(vec![leak_watch()]);
+        let burst = Alert {
+            trigger: Trigger::Burst,
+            watch: None,
+            ..open.clone()
+        };
+        let resolved = Alert {
+            alert_id: "al-0000000000000000".into(),
+            state: AlertState::Resolved,
+            ..open.clone()
+        };
+        after.engine.adopt([&burst, &open, &resolved]);
+        // A match within the window: the same alert goes on, no new one.
+        assert!(after.post("p3", Some("u3"), 300, text).is_empty());
+        // Ten minutes after that match: resolved, under its id, once.
+        let later = after.post("p4", Some("u9"), 300 + 601, "今天天气不错");
+        assert_eq!(later.len(), 1, "{later:?}");
+        assert_eq!(
+            (later[0].alert_id.as_str(), later[0].state),
+            (open.alert_id.as_str(), AlertState::Resolved)
+        );
+        assert!(
+            after
+                .post("p5", Some("u8"), 3000, "今天天气不错")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_watch_deleted_while_its_alert_is_open_resolves_it() {
+        let lexicon = Arc::new(Lexicon::builtin().unwrap());
+        let shared = Arc::new(SharedLexicon::new(Arc::clone(&lexicon)));
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(WatchRegistry::open(dir.path(), &[], shared).unwrap());
+        registry.create(leak_watch()).unwrap();
+        let mut b = Bench {
+            scorer: Scorer::new(Arc::clone(&lexicon)),
+            engine: WatchEngine::new(Arc::clone(&registry)),
+            lexicon,
+        };
+        let text = "化工厂发生泄漏";
+        assert!(b.post("p1", Some("u1"), 0, text).is_empty());
+        let open = b.post("p2", Some("u2"), 60, text);
+        assert_eq!(open[0].state, AlertState::Open);
+        registry.delete("leak").unwrap();
+        let next = b.post("p3", Some("u3"), 70, text);
+        assert_eq!(next.len(), 1, "{next:?}");
+        assert_eq!(
+            (next[0].alert_id.as_str(), next[0].state),
+            (open[0].alert_id.as_str(), AlertState::Resolved)
+        );
     }
 
     #[test]

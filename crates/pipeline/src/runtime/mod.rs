@@ -74,6 +74,10 @@ pub struct Stats {
     /// Event-to-searchable latency of Kafka messages (their timestamp to the
     /// commit that made them searchable).
     pub latency: Mutex<LatencyHistogram>,
+    /// Event-to-consumed latency of Kafka messages (their timestamp to the
+    /// moment the source handed them on): the broker's and the consumer's
+    /// share of [`Stats::latency`].
+    pub consume_latency: Mutex<LatencyHistogram>,
 }
 
 /// How a run ended.

@@ -138,6 +138,7 @@ impl SourceLoop {
             {
                 Polled::Messages(messages) => {
                     self.count(messages.len());
+                    self.stats.consumed_at(&messages);
                     pending = Some(Batch { seq, messages });
                     seq += 1;
                 }

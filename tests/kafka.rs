@@ -774,17 +774,33 @@ fn five_kills_at_random_moments_lose_and_duplicate_nothing() {
     // yet, so its presence is not required.)
     eprintln!("crash cycles: {} alert messages", alerts.len());
     let mut resolved = std::collections::HashSet::new();
+    // Per alert: the highest `seq` sent, and the `seq` of its `resolved`.
+    let mut highest: HashMap<String, u64> = HashMap::new();
+    let mut resolved_seq: HashMap<String, u64> = HashMap::new();
     for (payload, _) in &alerts {
         let a: serde_json::Value = serde_json::from_slice(payload).expect("an alert is JSON");
         let id = a["alert_id"].as_str().expect("alert_id").to_string();
         let state = a["state"].as_str().expect("state");
+        let seq = a["seq"].as_u64().expect("seq");
         assert!(
             state == "resolved" || !resolved.contains(&id),
             "alert {id} is {state} after it was resolved: {a}"
         );
+        assert_eq!(seq == 1, state == "open", "seq 1 is the open, only: {a}");
+        let h = highest.entry(id.clone()).or_default();
+        *h = (*h).max(seq);
         if state == "resolved" {
+            resolved_seq.insert(id.clone(), seq);
             resolved.insert(id);
         }
+    }
+    // Nothing goes past an alert's `resolved` (a message sent again after
+    // a crash repeats its `seq`).
+    for (id, seq) in &resolved_seq {
+        assert_eq!(
+            highest[id], *seq,
+            "alert {id}: a message after its resolved"
+        );
     }
 }
 

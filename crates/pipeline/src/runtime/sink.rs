@@ -217,7 +217,9 @@ impl<'w> Sink<'w> {
     /// Closes the buckets every partition has passed.
     fn advance_clock(&mut self) -> Result<(), PipelineError> {
         if let Some(d) = self.detector.as_mut()
-            && let Some(low) = self.watermarks.low()
+            && let Some(low) = self
+                .watermarks
+                .low(self.stats.partitions.load(Ordering::Relaxed) as usize)
         {
             let due = d.advance_to(low);
             metrics().alerts_open.set(d.open_alerts() as i64);

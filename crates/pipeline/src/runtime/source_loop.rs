@@ -139,6 +139,9 @@ impl SourceLoop {
                 Polled::Messages(messages) => {
                     self.count(messages.len());
                     self.stats.consumed_at(&messages);
+                    if let Some(n) = self.source.partitions() {
+                        self.stats.partitions.store(n as u64, Ordering::Relaxed);
+                    }
                     pending = Some(Batch { seq, messages });
                     seq += 1;
                 }

@@ -85,7 +85,10 @@ fn the_demo_pipeline_indexes_the_stream_and_serves_it() {
     assert_eq!(open["category"], "explosion", "{open}");
     assert_eq!(open["region"], "滁州市", "{open}");
     assert_eq!(open["window_start"], "2024-07-01T03:00:00Z", "{open}");
-    assert!(open["count"].as_u64().unwrap() >= 10, "{open}");
+    // Opened on arrival of the report that makes the minute exceed, as
+    // `yuqing backtest` opens it (the clock moves after every post).
+    assert!(open["count"].as_u64().unwrap() >= 4, "{open}");
+    assert_eq!(open["seq"], 1, "{open}");
     let id = open["alert_id"].as_str().unwrap().to_string();
     let mut states = vec!["open".to_string()];
     while let Ok(a) = alert_rx.recv_timeout(Duration::from_secs(2)) {

@@ -299,6 +299,7 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             alert_id: id.into(),
             state,
+            seq: 1,
             category: category.into(),
             region: None,
             window_start: "2026-03-02T10:00:00Z".into(),

@@ -25,6 +25,23 @@ impl Stats {
         consumed.inc_by(n);
     }
 
+    /// Kafka messages handed on by the source now: how long after their
+    /// timestamps (the run's consume-latency histogram).
+    pub(crate) fn consumed_at(&self, messages: &[crate::Message]) {
+        let now = yuqing_model::Timestamp::now().as_millis();
+        if let Ok(mut h) = self.consume_latency.lock() {
+            for m in messages {
+                if let crate::Origin::Kafka {
+                    timestamp_ms: Some(ts),
+                    ..
+                } = m.origin
+                {
+                    h.record(now - ts);
+                }
+            }
+        }
+    }
+
     /// A post was added to the index (`yuqing_posts_indexed_total`); a
     /// flagged one also counts for each of its categories
     /// (`yuqing_posts_flagged_total`).

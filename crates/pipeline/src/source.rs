@@ -80,6 +80,11 @@ pub trait Source: Send {
     fn stalled(&mut self) -> Option<String> {
         None
     }
+    /// How many partitions the source reads now (Kafka: those assigned to
+    /// it); `None` for a file.
+    fn partitions(&self) -> Option<usize> {
+        None
+    }
     /// Leaves cleanly.
     fn close(self: Box<Self>);
 }
@@ -327,6 +332,10 @@ impl Source for KafkaTopics {
 
     fn stalled(&mut self) -> Option<String> {
         self.source.stalled()
+    }
+
+    fn partitions(&self) -> Option<usize> {
+        Some(self.source.assigned().len())
     }
 
     fn close(self: Box<Self>) {

@@ -70,6 +70,10 @@ fn confirmed_by_default() -> bool {
     true
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// An alert message, schema version 1 (docs/alerts.md,
 /// docs/alert.schema.json). Every state of one alert carries the same
 /// `alert_id`; consumers keep the latest.
@@ -81,6 +85,13 @@ pub struct Alert {
     pub alert_id: String,
     /// `open`, `update` or `resolved`.
     pub state: AlertState,
+    /// The message's place in its alert's life: 1 for the `open`, one more
+    /// for each later message of the same `alert_id`. A function of the
+    /// stream (the same on every replica and after a restart); consumers
+    /// keep the highest and drop what they have seen. (Added within v1:
+    /// 0 for a message written before it existed, and then not written.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
     /// Category id.
     pub category: String,
     /// Canonical region name, or `null` for the category as a whole.
@@ -142,6 +153,7 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             alert_id: id.into(),
             state,
+            seq: 1,
             category: category.into(),
             region: None,
             window_start: "2026-03-02T10:00:00Z".into(),
@@ -170,18 +182,30 @@ mod tests {
             serde_json::to_value(alert("a", AlertState::Open, "fire", "2026-03-02T10:02:00Z"))
                 .unwrap();
         let obj = v.as_object_mut().unwrap();
-        for field in ["window_secs", "trigger", "confirmed"] {
+        for field in ["window_secs", "trigger", "confirmed", "seq"] {
             obj.remove(field);
         }
         let old: Alert = serde_json::from_value(v).unwrap();
         assert_eq!(old.trigger, Trigger::Burst);
         assert!(old.confirmed);
         assert_eq!(old.window_secs, None);
-        // And the fields are written.
+        assert_eq!(old.seq, 0, "unknown");
+        // And the fields are written (all but an unknown seq).
         let json = serde_json::to_string(&old).unwrap();
         assert!(
             json.contains(r#""window_secs":null,"trigger":"burst","confirmed":true"#),
             "{json}"
         );
+        assert!(!json.contains("seq"), "{json}");
+    }
+
+    #[test]
+    fn seq_follows_the_state() {
+        let mut a = alert("a", AlertState::Update, "fire", "2026-03-02T10:02:00Z");
+        a.seq = 3;
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(json.contains(r#""state":"update","seq":3,"#), "{json}");
+        let back: Alert = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
     }
 }

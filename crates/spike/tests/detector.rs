@@ -344,6 +344,7 @@ fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_and_the_baselines() {
     let mut first = Detector::new(DetectorConfig::default(), parents());
     let mut emitted = run(&mut first, &posts[..cut]);
     assert_eq!(first.open_alerts(), 1);
+    let before_cut = emitted.len();
     let snapshot = first.snapshot().expect("the state serialises");
     drop(first);
     let mut second =
@@ -376,6 +377,16 @@ fn a_restart_in_the_middle_of_a_burst_keeps_one_alert_and_the_baselines() {
     assert_eq!(
         emitted.last().map(|e| e.alert.state),
         Some(AlertState::Resolved)
+    );
+    // `seq` numbers the alert's messages from its `open`, across the
+    // restart: the first message after it continues where the snapshot
+    // left off.
+    let seqs: Vec<u64> = emitted.iter().map(|e| e.alert.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(
+        emitted.len() > before_cut && before_cut > 0,
+        "messages on both sides of the restart: {}",
+        summary(&emitted)
     );
 
     assert!(Detector::restore(DetectorConfig::default(), parents(), b"{not json").is_err());

@@ -174,6 +174,7 @@ pub fn alert(id: &str, state: AlertState, level: Level) -> Alert {
         schema_version: SCHEMA_VERSION,
         alert_id: id.into(),
         state,
+        seq: 1,
         category: "fire".into(),
         region: Some("浙江省".into()),
         window_start: "2026-03-02T10:00:00Z".into(),

@@ -44,11 +44,18 @@ impl Watermarks {
         e.1 = Instant::now();
     }
 
-    /// The event time every active partition has reached.
-    pub(super) fn low(&self) -> Option<i64> {
-        if self
-            .first_kafka
-            .is_some_and(|t| t.elapsed() < PARTITION_IDLE)
+    /// The event time every active partition has reached, when the
+    /// source holds `assigned` Kafka partitions (0: not known, or a file).
+    /// Until each assigned partition has been heard from, the clock waits
+    /// (at most [`PARTITION_IDLE`]); a source of one partition does not
+    /// wait at all, so where the clock is depends on the stream only.
+    pub(super) fn low(&self, assigned: usize) -> Option<i64> {
+        let heard = self.parts.keys().filter(|(t, _)| t.is_some()).count();
+        let all_heard = assigned > 0 && heard >= assigned;
+        if !all_heard
+            && self
+                .first_kafka
+                .is_some_and(|t| t.elapsed() < PARTITION_IDLE)
         {
             return None;
         }
@@ -78,15 +85,30 @@ mod tests {
     #[test]
     fn a_file_moves_the_clock_to_its_newest_event() {
         let mut w = Watermarks::default();
-        assert_eq!(w.low(), None);
+        assert_eq!(w.low(0), None);
         let file = Origin::File { line: 1, end: 10 };
         w.observe(&file, 5_000);
-        assert_eq!(w.low(), Some(5_000));
+        assert_eq!(w.low(0), Some(5_000));
         // An older event does not move the clock back.
         w.observe(&file, 3_000);
-        assert_eq!(w.low(), Some(5_000));
+        assert_eq!(w.low(0), Some(5_000));
         w.observe(&file, 9_000);
-        assert_eq!(w.low(), Some(9_000));
+        assert_eq!(w.low(0), Some(9_000));
+    }
+
+    #[test]
+    fn the_clock_waits_only_until_every_assigned_partition_is_heard_from() {
+        let mut w = Watermarks::default();
+        // One partition assigned: no wait.
+        w.observe(&kafka(0), 7_000);
+        assert_eq!(w.low(1), Some(7_000));
+        // Three: the clock waits for the other two …
+        assert_eq!(w.low(3), None);
+        w.observe(&kafka(2), 5_000);
+        assert_eq!(w.low(3), None);
+        // … and moves once each has sent something.
+        w.observe(&kafka(1), 6_000);
+        assert_eq!(w.low(3), Some(5_000));
     }
 
     #[test]
@@ -95,17 +117,17 @@ mod tests {
         w.observe(&kafka(0), 7_000);
         w.observe(&kafka(1), 4_000);
         // For the first seconds after a Kafka message, the clock waits.
-        assert_eq!(w.low(), None);
+        assert_eq!(w.low(0), None);
         // Once that time has passed, it is the oldest active partition.
         w.first_kafka = Some(Instant::now() - PARTITION_IDLE);
-        assert_eq!(w.low(), Some(4_000));
+        assert_eq!(w.low(0), Some(4_000));
         // A partition silent for too long no longer holds it back …
         w.parts.get_mut(&(Some(Arc::from("posts")), 1)).unwrap().1 =
             Instant::now() - PARTITION_IDLE;
-        assert_eq!(w.low(), Some(7_000));
+        assert_eq!(w.low(0), Some(7_000));
         // … and when every partition is silent, the newest event counts.
         w.parts.get_mut(&(Some(Arc::from("posts")), 0)).unwrap().1 =
             Instant::now() - PARTITION_IDLE;
-        assert_eq!(w.low(), Some(7_000));
+        assert_eq!(w.low(0), Some(7_000));
     }
 }

@@ -75,6 +75,13 @@ pub struct Stats {
     /// Event-to-searchable latency of Kafka messages (their timestamp to the
     /// commit that made them searchable).
     pub latency: Mutex<LatencyHistogram>,
+    /// Event-to-consumed latency of Kafka messages (their timestamp to the
+    /// moment the source handed them on): the broker's and the consumer's
+    /// share of [`Stats::latency`].
+    pub consume_latency: Mutex<LatencyHistogram>,
+    /// Kafka partitions the source held when it last handed messages on
+    /// (0 for a file): the event clock waits for each to be heard from.
+    pub partitions: AtomicU64,
 }
 
 /// How a run ended.

@@ -159,7 +159,15 @@ impl<'w> Sink<'w> {
     /// or a dead letter out; the positions move past it.
     pub(super) fn handle(&mut self, item: Item) -> Result<(), PipelineError> {
         match item {
-            Item::Post { post, origin } => self.index_post(*post, &origin)?,
+            Item::Post { post, origin } => {
+                self.index_post(*post, &origin)?;
+                // The detector's clock moves after every post, not after
+                // every batch: what is late and when an alert opens on
+                // arrival depend on the stream only, not on how a
+                // replica's fetches cut it into batches (the same as
+                // `yuqing backtest` on the same posts).
+                self.advance_clock()?;
+            }
             Item::Dead(d) => self.dead_letter(&d)?,
         }
         self.pending.add();
@@ -242,7 +250,9 @@ impl<'w> Sink<'w> {
     /// Closes the buckets every partition has passed.
     fn advance_clock(&mut self) -> Result<(), PipelineError> {
         if let Some(d) = self.detector.as_mut()
-            && let Some(low) = self.watermarks.low()
+            && let Some(low) = self
+                .watermarks
+                .low(self.stats.partitions.load(Ordering::Relaxed) as usize)
         {
             let due = d.advance_to(low);
             metrics().alerts_open.set(d.open_alerts() as i64);
@@ -266,21 +276,33 @@ impl<'w> Sink<'w> {
     pub(super) fn emit(&mut self, alerts: Vec<Alert>) -> Result<(), PipelineError> {
         for alert in alerts {
             // After a crash the detector replays what it emitted since the
-            // last index commit: an alert whose `resolved` was delivered
-            // does not open or grow again (its `resolved` message is sent
-            // again; at-least-once). The store holds only what a flush
-            // delivered, so what was lost with the crash is sent again.
-            let concluded = alert.state != AlertState::Resolved
-                && self.out.alert_store.lock().is_ok_and(|store| {
-                    store
-                        .get(&alert.alert_id)
-                        .is_some_and(|a| a.state == AlertState::Resolved)
-                });
-            if concluded {
+            // last index commit. The store holds what a flush delivered:
+            // a message it already holds (its `seq` or an earlier one) is
+            // not sent again, and an alert whose `resolved` was delivered
+            // does not open or grow again, so `seq` never goes back. What
+            // was lost with the crash before its flush is sent again
+            // (at-least-once).
+            let delivered = self
+                .out
+                .alert_store
+                .lock()
+                .ok()
+                .and_then(|store| store.get(&alert.alert_id).map(|a| (a.state, a.seq)));
+            let skip = match delivered {
+                Some((AlertState::Resolved, _)) if alert.state != AlertState::Resolved => {
+                    Some("the alert was resolved before a restart")
+                }
+                Some((_, seq)) if alert.seq > 0 && alert.seq <= seq => {
+                    Some("delivered before a restart")
+                }
+                _ => None,
+            };
+            if let Some(why) = skip {
                 tracing::debug!(
                     alert_id = %alert.alert_id,
                     state = alert.state.as_str(),
-                    "not sent again: the alert was resolved before a restart"
+                    seq = alert.seq,
+                    "not sent again: {why}"
                 );
                 continue;
             }
@@ -406,6 +428,7 @@ fn log_alert(alert: &Alert) {
     tracing::info!(
         alert_id = %alert.alert_id,
         state = alert.state.as_str(),
+        seq = alert.seq,
         category = %alert.category,
         region = alert.region.as_deref().unwrap_or("-"),
         count = alert.count,
@@ -605,6 +628,34 @@ mod tests {
         sink.emit(vec![alert("x", "open"), alert("y", "update")])
             .unwrap();
         assert_eq!(f.stats.alerts.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_replay_sends_only_the_messages_after_the_delivered_seq() {
+        let lexicon = Arc::new(Lexicon::builtin().unwrap());
+        let f = fixture(&lexicon);
+        let mut writer = f.index.writer(IndexOptions::default()).unwrap();
+        let mut sink = sink(&f, &mut writer, 1000);
+        let numbered = |state: &str, seq: u64| Alert {
+            seq,
+            ..alert("x", state)
+        };
+        sink.emit(vec![numbered("open", 1), numbered("update", 2)])
+            .unwrap();
+        sink.finish(false).unwrap();
+        assert_eq!(f.stats.alerts.load(Ordering::Relaxed), 2);
+        // A detector restored from an older snapshot emits them again, and
+        // one more: only the new one goes out, and the store never goes
+        // back to an earlier message.
+        sink.emitted(vec![numbered("open", 1)]).unwrap();
+        sink.finish(false).unwrap();
+        let seq = || f.store.lock().unwrap().get("x").map(|a| (a.state, a.seq));
+        assert_eq!(seq(), Some((AlertState::Update, 2)));
+        sink.emitted(vec![numbered("update", 2), numbered("update", 3)])
+            .unwrap();
+        sink.finish(false).unwrap();
+        assert_eq!(f.stats.alerts.load(Ordering::Relaxed), 3);
+        assert_eq!(seq(), Some((AlertState::Update, 3)));
     }
 
     #[test]

@@ -52,7 +52,10 @@ pub(super) fn open_source(
                 .ok_or_else(|| PipelineError::Config("a Kafka source needs [kafka]".into()))?;
             let settings = ConsumerSettings {
                 brokers: k.brokers.clone(),
-                group_id: kafka.group_id.clone(),
+                // A replica's own group: `<group_id>-<replica>`.
+                group_id: cfg
+                    .consumer_group()
+                    .unwrap_or_else(|| kafka.group_id.clone()),
                 client_id: k.client_id.clone(),
                 topics: kafka.topics.clone(),
                 options: k.options.clone(),
@@ -135,6 +138,10 @@ impl SourceLoop {
             {
                 Polled::Messages(messages) => {
                     self.count(messages.len());
+                    self.stats.consumed_at(&messages);
+                    if let Some(n) = self.source.partitions() {
+                        self.stats.partitions.store(n as u64, Ordering::Relaxed);
+                    }
                     pending = Some(Batch { seq, messages });
                     seq += 1;
                 }

@@ -529,7 +529,9 @@ impl WatchEngine {
                 if count > ep.alert.count {
                     ep.alert.count = count;
                     ep.alert.distinct_authors = count;
-                    Some(message(ep.alert.clone(), AlertState::Update))
+                    let update = message(ep.alert.clone(), AlertState::Update);
+                    ep.alert.seq = update.seq;
+                    Some(update)
                 } else {
                     None
                 }
@@ -588,6 +590,7 @@ fn base_alert(
         schema_version: SCHEMA_VERSION,
         alert_id: watch_alert_id(&spec.name, episode),
         state: AlertState::Open,
+        seq: 1,
         category,
         region: spec.region.clone(),
         window_start: rfc3339(start_ms),
@@ -644,7 +647,10 @@ fn add_report(alert: &mut Alert, post: &ScoredPost) {
     }
 }
 
+/// The next message of an alert whose last message was `alert`: `state`,
+/// one more `seq`, emitted now.
 fn message(mut alert: Alert, state: AlertState) -> Alert {
+    alert.seq += 1;
     alert.state = state;
     alert.emitted_at = Timestamp::now().to_string();
     alert
@@ -741,24 +747,27 @@ mod tests {
         let opened = b.post("p6", Some("u3"), 120, text);
         assert_eq!(opened.len(), 1, "{opened:?}");
         let open = &opened[0];
-        assert_eq!((open.state, open.count), (AlertState::Open, 3));
+        assert_eq!((open.state, open.count, open.seq), (AlertState::Open, 3, 1));
         assert_eq!(open.window_secs, Some(600));
         // The window starts at the earliest report counted (an author counts with their latest).
         assert_eq!(open.window_start, "2024-07-01T00:01:00Z");
         let updated = b.post("p7", Some("u4"), 150, text);
         assert_eq!(updated[0].state, AlertState::Update);
-        assert_eq!(updated[0].count, 4);
+        assert_eq!((updated[0].count, updated[0].seq), (4, 2));
         assert_eq!(updated[0].alert_id, open.alert_id);
         // A known author again, or a late copy of theirs: no new message,
         // and they still count.
         assert!(b.post("p8", Some("u4"), 160, text).is_empty());
         assert!(b.post("p8b", Some("u4"), -900, text).is_empty());
         let u5 = b.post("p8c", Some("u5"), 165, text);
-        assert_eq!((u5[0].state, u5[0].count), (AlertState::Update, 5));
+        assert_eq!(
+            (u5[0].state, u5[0].count, u5[0].seq),
+            (AlertState::Update, 5, 3)
+        );
         // Ten minutes pass without a match: resolved, by the next post's time.
         let later = b.post("p9", Some("u9"), 165 + 601, "今天天气不错");
         assert_eq!(later.len(), 1, "{later:?}");
-        assert_eq!(later[0].state, AlertState::Resolved);
+        assert_eq!((later[0].state, later[0].seq), (AlertState::Resolved, 4));
         assert_eq!(later[0].alert_id, open.alert_id);
         // Reports spread wider than the window never reach the count.
         for (i, s) in [2000, 2700, 3400, 4100].iter().enumerate() {
@@ -805,8 +814,8 @@ mod tests {
         let later = after.post("p4", Some("u9"), 300 + 601, "今天天气不错");
         assert_eq!(later.len(), 1, "{later:?}");
         assert_eq!(
-            (later[0].alert_id.as_str(), later[0].state),
-            (open.alert_id.as_str(), AlertState::Resolved)
+            (later[0].alert_id.as_str(), later[0].state, later[0].seq),
+            (open.alert_id.as_str(), AlertState::Resolved, 2)
         );
         assert!(
             after

@@ -903,7 +903,7 @@ impl Detector {
         alert.emitted_count = alert.tally.count;
         alert.emitted_level = alert_level(&alert.tally);
         alert.emitted_bucket = b;
-        Some(message(key, alert, AlertState::Update, bucket_ms, now))
+        Some(alert.next(key, AlertState::Update, bucket_ms, now))
     }
 
     fn evict(&mut self, b: i64) {
@@ -982,7 +982,7 @@ impl Closing<'_> {
         }
         let t = &self.thresholds;
         if !confirmation && b - alert.last_active >= resolve {
-            let msg = message(self.key, alert, AlertState::Resolved, bucket_ms, self.now);
+            let msg = alert.next(self.key, AlertState::Resolved, bucket_ms, self.now);
             state.cooldown_until = b + i64::from(t.cooldown_mins) * 60_000 / bucket_ms;
             state.alert = None;
             return Some(msg);
@@ -1004,13 +1004,7 @@ impl Closing<'_> {
         alert.emitted_level = level;
         alert.emitted_bucket = b;
         alert.emitted_regions = regions;
-        Some(message(
-            self.key,
-            alert,
-            AlertState::Update,
-            bucket_ms,
-            self.now,
-        ))
+        Some(alert.next(self.key, AlertState::Update, bucket_ms, self.now))
     }
 
     /// Tests a key without an alert open for a burst over the bucket, and

@@ -46,10 +46,19 @@ pub(super) struct OpenAlert {
     /// The window that opened (or confirmed) it, seconds.
     #[serde(default)]
     pub(super) window_secs: Option<u32>,
+    /// The `seq` of its last message: 1 once its `open` is out, one more
+    /// for each message since. (A snapshot from before `seq` has sent its
+    /// `open` and perhaps updates; it counts on from 1.)
+    #[serde(default = "one")]
+    pub(super) seq: u64,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> u64 {
+    1
 }
 
 impl OpenAlert {
@@ -86,7 +95,21 @@ impl OpenAlert {
             },
             confirmed: hit.is_some(),
             window_secs: hit.map(|h| h.secs(bucket_ms)),
+            // Its `open` is the first message.
+            seq: 1,
         }
+    }
+
+    /// The next message, `update` or `resolved`: one more in `seq`.
+    pub(super) fn next(
+        &mut self,
+        key: &Key,
+        state: AlertState,
+        bucket_ms: i64,
+        now: &str,
+    ) -> Alert {
+        self.seq += 1;
+        message(key, self, state, bucket_ms, now)
     }
 }
 
@@ -144,6 +167,7 @@ pub(super) fn message(
         schema_version: SCHEMA_VERSION,
         alert_id: a.id.clone(),
         state,
+        seq: a.seq,
         category: key.category.clone(),
         region: key.region.clone(),
         window_start: rfc3339(a.start_bucket * bucket_ms),

@@ -2,7 +2,7 @@
 //! it, `yuqing serve` answers over real HTTP.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
@@ -990,27 +990,22 @@ fn serve_lists_the_alerts_a_pipeline_writes_and_follows_new_ones() {
     assert_eq!(status, 404);
 }
 
-/// A recorded history bulk-loaded with `yuqing index` gets the alerts a
-/// live run would have raised on it: the detector runs in the posts' own
-/// time and writes the API's alert store.
-#[test]
-fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("history.jsonl");
-    let out = yuqing()
-        .args([
-            "gen",
-            "--seed",
-            "11",
-            "--burst",
-            "explosion@合肥@120",
-            "--out",
-            file.to_str().unwrap(),
-        ])
+/// A generated history (seed 11) with `bursts` (`CATEGORY@REGION@MINUTE`),
+/// loaded with `yuqing index` into `dir/data`: the data directory and the
+/// command's stderr.
+fn indexed_history(dir: &Path, bursts: &[&str]) -> (PathBuf, String) {
+    let file = dir.join("history.jsonl");
+    let mut generate = yuqing();
+    generate.args(["gen", "--seed", "11"]);
+    for b in bursts {
+        generate.args(["--burst", b]);
+    }
+    let out = generate
+        .args(["--out", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success());
-    let data = dir.path().join("data");
+    let data = dir.join("data");
     let out = yuqing()
         .args([
             "index",
@@ -1020,8 +1015,19 @@ fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
+    (data, stderr)
+}
+
+/// A recorded history bulk-loaded with `yuqing index` gets the alerts a
+/// live run would have raised on it: the detector runs in the posts' own
+/// time and writes the API's alert store.
+#[test]
+fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, stderr) = indexed_history(dir.path(), &["explosion@合肥@120"]);
+    let file = dir.path().join("history.jsonl");
     assert!(
         stderr.contains("burst detection: 1 alerts opened"),
         "{stderr}"
@@ -1123,37 +1129,8 @@ fn alert_ids(s: &Server, params: &[(&str, &str)]) -> Vec<String> {
 #[test]
 fn an_acknowledgement_is_recorded_shown_filtered_and_kept_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
+    let (data, _) = indexed_history(dir.path(), &["explosion@合肥@60", "fire@杭州@240"]);
     let file = dir.path().join("history.jsonl");
-    let out = yuqing()
-        .args([
-            "gen",
-            "--seed",
-            "11",
-            "--burst",
-            "explosion@合肥@60",
-            "--burst",
-            "fire@杭州@240",
-            "--out",
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let data = dir.path().join("data");
-    let out = yuqing()
-        .args([
-            "index",
-            "--data-dir",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
     let s = Server::start(&data);
     let (_, body) = s.get("/api/v1/alerts", &[]);

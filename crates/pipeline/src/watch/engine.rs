@@ -660,22 +660,9 @@ fn message(mut alert: Alert, state: AlertState) -> Alert {
 mod tests {
     use super::*;
     use crate::scorer::Scorer;
-    use crate::watch::WatchSpec;
+    use crate::watch::{WatchSpec, spec};
     use yuqing_lexicon::SharedLexicon;
     use yuqing_model::Post;
-
-    fn spec(name: &str, query: &str) -> WatchSpec {
-        WatchSpec {
-            name: name.into(),
-            query: query.into(),
-            category: None,
-            region: None,
-            level: None,
-            rule: WatchRule::Every,
-            min_count: None,
-            window_mins: None,
-        }
-    }
 
     struct Bench {
         scorer: Scorer,

@@ -431,22 +431,24 @@ impl WatchRegistry {
     }
 }
 
+/// An `every` watch of `query` without filters, for tests.
+#[cfg(test)]
+pub(crate) fn spec(name: &str, query: &str) -> WatchSpec {
+    WatchSpec {
+        name: name.into(),
+        query: query.into(),
+        category: None,
+        region: None,
+        level: None,
+        rule: WatchRule::Every,
+        min_count: None,
+        window_mins: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(name: &str, query: &str) -> WatchSpec {
-        WatchSpec {
-            name: name.into(),
-            query: query.into(),
-            category: None,
-            region: None,
-            level: None,
-            rule: WatchRule::Every,
-            min_count: None,
-            window_mins: None,
-        }
-    }
 
     #[test]
     fn names_rules_and_filters_are_checked() {

@@ -144,6 +144,18 @@ pub struct Alert {
     pub watch: Option<String>,
 }
 
+/// An alert id: `al-` and the first 16 hex digits of a BLAKE3 hash of
+/// `seed`. The same seed (a burst's key and first bucket, a watch's name
+/// and episode) always gives the same id.
+pub fn alert_id_of(seed: &str) -> String {
+    let h = blake3::hash(seed.as_bytes());
+    let hex: String = h.as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("al-{hex}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

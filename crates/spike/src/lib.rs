@@ -35,7 +35,7 @@ mod detector;
 mod simhash;
 mod stats;
 
-pub use alert::{Alert, AlertState, SCHEMA_VERSION, Trigger};
+pub use alert::{Alert, AlertState, SCHEMA_VERSION, Trigger, alert_id_of};
 pub use config::{DetectorConfig, MAX_WINDOW_BUCKETS, MAX_WINDOWS, ThresholdOverrides, Thresholds};
 pub use detector::{Detector, Key, SnapshotError};
 pub use simhash::{distance, report_text, simhash};

@@ -557,13 +557,7 @@ fn author_key(post: &ScoredPost) -> u64 {
 /// (a post id for `every`, the window's first report time for
 /// `min_count`).
 fn watch_alert_id(name: &str, episode: &str) -> String {
-    let seed = format!("watch\u{1f}{name}\u{1f}{episode}");
-    let h = blake3::hash(seed.as_bytes());
-    let hex: String = h.as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("al-{hex}")
+    yuqing_spike::alert_id_of(&format!("watch\u{1f}{name}\u{1f}{episode}"))
 }
 
 fn rfc3339(ms: i64) -> String {

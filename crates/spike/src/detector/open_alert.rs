@@ -130,12 +130,7 @@ fn alert_id(key: &Key, start_ms: i64) -> String {
         key.category,
         key.region.as_deref().unwrap_or("")
     );
-    let h = blake3::hash(seed.as_bytes());
-    let hex: String = h.as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("al-{hex}")
+    crate::alert::alert_id_of(&seed)
 }
 
 pub(super) fn rfc3339(ms: i64) -> String {

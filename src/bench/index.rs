@@ -18,14 +18,8 @@ use crate::score::Worker;
 /// Arguments of `yuqing bench index`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// JSONL with a `text` field (default: as for `yuqing bench score`).
-    pub corpus: Option<PathBuf>,
-    /// Use at most this many texts.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub limit: usize,
-    /// Repeat the texts this many times with fresh ids.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub repeat: usize,
+    #[command(flatten)]
+    pub corpus: super::CorpusArgs,
     /// Scoring workers of the `yuqing index` path (default: cores - 1).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -52,19 +46,18 @@ fn options(memory_mib: usize) -> IndexOptions {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (texts, source) = super::load_corpus(args.corpus.as_ref(), args.limit)?;
-    let jsonl = super::posts_jsonl(&texts, args.repeat);
+    let corpus = args.corpus.load()?;
+    let jsonl = &corpus.jsonl;
     let lexicon = crate::load_lexicon(args.dictionaries.as_ref())?;
     let parse = ParseOptions::default();
-    let n = texts.len() * args.repeat.max(1);
+    let n = corpus.posts();
     let workers = args
         .workers
         .filter(|&w| w > 0)
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
     eprintln!(
-        "yuqing bench index: {n} posts ({} texts × {}) from {source}, {:.1} MB of JSONL",
-        texts.len(),
-        args.repeat.max(1),
+        "yuqing bench index: {}, {:.1} MB of JSONL",
+        corpus.describe(),
         jsonl.len() as f64 / 1e6
     );
 

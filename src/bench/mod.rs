@@ -45,6 +45,65 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The corpus of `yuqing bench corpus`, `index` and `watches`: posts made
+/// of a corpus file's texts, repeated.
+#[derive(clap::Args)]
+pub struct CorpusArgs {
+    /// JSONL with a `text` field (default: as for `yuqing bench score`).
+    pub corpus: Option<PathBuf>,
+    /// Use at most this many texts.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub limit: usize,
+    /// Repeat the texts this many times, with fresh ids (20 × the 52,500
+    /// Weibo posts makes 1,050,000).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+}
+
+/// A corpus as JSONL posts ([`posts_jsonl`]).
+pub(crate) struct CorpusPosts {
+    /// The texts read.
+    pub texts: Vec<String>,
+    /// Where they came from.
+    pub source: yuqing_gen::corpus::Source,
+    /// Each text `repeat` times, as JSONL posts.
+    pub jsonl: Vec<u8>,
+    /// How many times each text is repeated (at least once).
+    pub repeat: usize,
+}
+
+impl CorpusArgs {
+    /// Reads the texts and makes the posts.
+    pub(crate) fn load(&self) -> anyhow::Result<CorpusPosts> {
+        let (texts, source) = load_corpus(self.corpus.as_ref(), self.limit)?;
+        let jsonl = posts_jsonl(&texts, self.repeat);
+        Ok(CorpusPosts {
+            texts,
+            source,
+            jsonl,
+            repeat: self.repeat.max(1),
+        })
+    }
+}
+
+impl CorpusPosts {
+    /// The number of posts.
+    pub(crate) fn posts(&self) -> usize {
+        self.texts.len() * self.repeat
+    }
+
+    /// `N posts (T texts × R) from SOURCE`, for the progress line.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} posts ({} texts × {}) from {}",
+            self.posts(),
+            self.texts.len(),
+            self.repeat,
+            self.source
+        )
+    }
+}
+
 /// Texts of a corpus file, or the default corpus (see
 /// `yuqing_gen::corpus::load`).
 pub(crate) fn load_corpus(

@@ -2,7 +2,7 @@
 //! source: workers, sink, index, detector) with no watches and with many
 //! generated ones, on the same posts in one run, alternately.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,14 +17,8 @@ use yuqing_pipeline::{Pipeline, PipelineConfig, Scorer, WatchRule, WatchSpec};
 /// Arguments of `yuqing bench watches`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// JSONL with a `text` field (default: as for `yuqing bench score`).
-    pub corpus: Option<PathBuf>,
-    /// Use at most this many texts.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub limit: usize,
-    /// Repeat the texts this many times with fresh ids.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub repeat: usize,
+    #[command(flatten)]
+    pub corpus: super::CorpusArgs,
     /// Generated watches in the runs with watches.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub watches: usize,
@@ -170,8 +164,8 @@ fn run_once(
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::init_logging_at("warn");
-    let (texts, source) = super::load_corpus(args.corpus.as_ref(), args.limit)?;
-    let jsonl = super::posts_jsonl(&texts, args.repeat);
+    let corpus = args.corpus.load()?;
+    let (texts, jsonl) = (&corpus.texts, &corpus.jsonl);
     let lexicon = crate::load_lexicon(None)?;
     let workers = args
         .workers
@@ -179,13 +173,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| crate::worker_count(None).saturating_sub(1).max(1));
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let posts = dir.path().join("posts.jsonl");
-    std::fs::write(&posts, &jsonl).context("writing the posts")?;
-    let watches = generate(args.watches, &texts, &lexicon);
-    let n = texts.len() * args.repeat.max(1);
+    std::fs::write(&posts, jsonl).context("writing the posts")?;
+    let watches = generate(args.watches, texts, &lexicon);
     eprintln!(
-        "yuqing bench watches: {n} posts ({} texts × {}) from {source}; {} generated watches; {} rounds each, alternating",
-        texts.len(),
-        args.repeat.max(1),
+        "yuqing bench watches: {}; {} generated watches; {} rounds each, alternating",
+        corpus.describe(),
         watches.len(),
         args.rounds.max(1)
     );

@@ -1006,6 +1006,12 @@ fn indexed_history(dir: &Path, bursts: &[&str]) -> (PathBuf, String) {
         .unwrap();
     assert!(out.status.success());
     let data = dir.join("data");
+    let stderr = load_history(&data, &file);
+    (data, stderr)
+}
+
+/// `yuqing index --data-dir data file`, which must succeed: its stderr.
+fn load_history(data: &Path, file: &Path) -> String {
     let out = yuqing()
         .args([
             "index",
@@ -1017,7 +1023,7 @@ fn indexed_history(dir: &Path, bursts: &[&str]) -> (PathBuf, String) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    (data, stderr)
+    stderr
 }
 
 /// A recorded history bulk-loaded with `yuqing index` gets the alerts a
@@ -1067,16 +1073,7 @@ fn a_history_loaded_with_index_shows_its_alerts_in_the_api() {
     drop(s);
 
     // Loading it again changes nothing: the same alert, once.
-    let out = yuqing()
-        .args([
-            "index",
-            "--data-dir",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    load_history(&data, &file);
     let s = Server::start(&data);
     let (_, body) = s.get("/api/v1/alerts", &[]);
     assert_eq!(body["total"], 1, "{body}");
@@ -1303,16 +1300,7 @@ fn an_acknowledgement_is_recorded_shown_filtered_and_kept_across_restarts() {
     // Restarted on the same data directory, and after the alert log is
     // loaded again (`yuqing index` rewrites its messages): the same
     // acknowledgements.
-    let out = yuqing()
-        .args([
-            "index",
-            "--data-dir",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    load_history(&data, &file);
     let s = Server::start(&data);
     check(&s);
     drop(s);
